@@ -98,15 +98,31 @@ class Eq:
 
 @dataclass(frozen=True, slots=True)
 class InSelect:
-    """``column IN (SELECT select FROM source WHERE <where>)``: reaches rows through a parent."""
+    """``column IN (SELECT select FROM source WHERE <where>)``: reaches rows through a parent.
+
+    ``where`` may nest further InSelects (grandchildren of a deleted grandparent). ``source``
+    is never the table being changed (MySQL refuses that).
+    """
 
     column: str
     source: TableRef
     select: str
-    where: tuple[Eq, ...]
+    where: tuple[Condition, ...]
 
 
 Condition: TypeAlias = Eq | InSelect
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """On an upsert that finds the row: when ``watch`` changes value, also set ``values``.
+
+    How a changed syllabus file URL marks the file's checksum pending again, while an upsert
+    that leaves the URL alone keeps the checksum the file service computed.
+    """
+
+    watch: str
+    values: Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,7 @@ class Upsert:
 
     Columns outside ``update_columns`` are set on insert only: values the services own after
     the move (checksums, versions) or that record the first sighting (``created_at``).
+    ``resets`` are compared against the row as it was before this upsert.
     """
 
     target: TableRef
@@ -122,6 +139,7 @@ class Upsert:
     key: Key
     row: Row
     update_columns: tuple[str, ...]
+    resets: tuple[Reset, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,9 +45,13 @@ class MemoryTarget:
             if existing is None:
                 rows[op.key] = dict(op.row)
             else:
+                # Resets look at the row as it was, before this upsert changed it.
+                changed = [r for r in op.resets if existing.get(r.watch) != op.row.get(r.watch)]
                 # Key columns are never in update_columns: a re-key is a Delete and an Upsert.
                 for column in op.update_columns:
                     existing[column] = op.row[column]
+                for reset in changed:
+                    existing.update(reset.values)
         elif isinstance(op, Delete):
             rows.pop(op.key, None)
         elif isinstance(op, UpdateWhere):
