@@ -14,7 +14,9 @@ it as is and exit with the code that fits::
     │   ├── UnsupportedEventError        compressed/partial/unknown events
     │   ├── PartialRowImageError         a row image without every column
     │   ├── SchemaChangeError            DDL on a mapped table
-    │   └── ServerIdConflictError        another replica uses our server id
+    │   ├── ServerIdConflictError        another replica uses our server id
+    │   └── SourceConnectionLostError    the replication connection dropped or went silent;
+    │                                    reconnect from the committed checkpoint
     ├── MappingError                     one change cannot be mapped (missing parent...)
     ├── ApplyError                       the target refused a batch (not retryable)
     │   └── RetryableApplyError          the target asked us to try again (TiDB list)
@@ -112,6 +114,11 @@ class SchemaChangeError(SourceError):
 
 class ServerIdConflictError(SourceError):
     pass
+
+
+class SourceConnectionLostError(SourceError):
+    """The binlog connection broke; the reader never reconnects by itself (its memory may be
+    ahead of what the targets committed), the pipeline reopens it at its checkpoint."""
 
 
 class MappingError(AuroraSyncError):

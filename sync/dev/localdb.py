@@ -7,8 +7,6 @@ certificate made with ``openssl`` at start (host name ``localhost`` and ``127.0.
 
 A freshly initialised datadir is kept as a template under the system temp folder, so starting
 a server costs a copy and a boot (about a second), not a ``mariadb-install-db`` run.
-
-Used from the command line too: ``python -m sync.dev.localdb start --name source``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,297 @@
+"""The stream: binlog reader → mapping → batcher → target writer, with the checkpoint.
+
+One reader thread turns the binlog into whole source transactions and puts them on a bounded
+queue; the apply loop (the caller's thread) maps them, gathers them into batches bounded by
+rows, bytes and age, and writes each batch with its checkpoint in one target transaction. The
+two overlap: while the target commits a batch, the reader decodes the next.
+
+Exactly-once effect: the checkpoint is written with the data; on a lost source connection
+the loop applies what it already holds, then reopens the reader at the committed checkpoint
+(never at the reader's own idea of where it was). Every write is idempotent, so the replay
+after a crash or a bootstrap ("safe mode") converges on the same state.
+
+The loop stops on demand: ``until`` (a source position: the cutover drain and tests use it)
+or a stop event (SIGTERM/SIGINT): it commits what it holds and returns.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from sync.apply.batcher import Batch, BatchLimits
+from sync.apply.writer import ApplyResult, TargetWriter
+from sync.errors import ConnectError, SchemaChangeError, SourceConnectionLostError
+from sync.model import Checkpoint, Position, SourceTransaction, TargetOp
+from sync.source.events import Heartbeat, SchemaChange, StreamEvent
+
+log = structlog.get_logger("aurora_sync.pipeline")
+
+
+class EventSource(Protocol):
+    """A reader of stream events from a start position (the binlog, or a twin in tests)."""
+
+    def __iter__(self) -> Iterator[StreamEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class ChangeMapper(Protocol):
+    def map_transaction(self, txn: SourceTransaction, *, safe_mode: bool) -> list[TargetOp]: ...
+
+
+class Observer(Protocol):
+    """Receives what the loop does, for metrics and status. Every method must be cheap."""
+
+    def batch_applied(self, result: ApplyResult, transactions: int, end: Checkpoint) -> None: ...
+
+    def heartbeat(self, event: Heartbeat) -> None: ...
+
+    def state(self, name: str, detail: str = "") -> None: ...
+
+
+class NullObserver:
+    def batch_applied(self, result: ApplyResult, transactions: int, end: Checkpoint) -> None:
+        pass
+
+    def heartbeat(self, event: Heartbeat) -> None:
+        pass
+
+    def state(self, name: str, detail: str = "") -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    limits: BatchLimits
+    mapped_tables: Collection[tuple[str, str]]
+    safe_until: Position | None = None
+    until: Position | None = None
+    accept_ddl_at: Position | None = None
+    queue_transactions: int = 20_000
+    # An idle stream still moves its checkpoint on, so a restart replays little.
+    idle_checkpoint_seconds: float = 5.0
+
+
+@dataclass
+class StreamResult:
+    checkpoint: Checkpoint | None
+    transactions: int = 0
+    batches: int = 0
+    reconnects: int = 0
+    stopped_by: str = "until"
+
+
+@dataclass
+class _End:
+    """Put on the queue by the reader thread when it stops, with the reason."""
+
+    error: BaseException | None = None
+
+
+@dataclass
+class _Reader:
+    thread: threading.Thread
+    source: EventSource
+    events: queue.Queue[StreamEvent | _End]
+    halt: threading.Event = field(default_factory=threading.Event)
+
+
+class StreamPipeline:
+    """The apply loop. Build it with the pieces; call :meth:`run`."""
+
+    def __init__(
+        self,
+        *,
+        open_source: Callable[[Position], EventSource],
+        mapper: ChangeMapper,
+        writer: TargetWriter,
+        options: StreamOptions,
+        observer: Observer | None = None,
+    ) -> None:
+        self._open_source = open_source
+        self._mapper = mapper
+        self._writer = writer
+        self._options = options
+        self._observer = observer or NullObserver()
+        self._batch = Batch(options.limits)
+        self._last_applied: Checkpoint | None = None
+        self._last_commit = time.monotonic()
+
+    def run(self, start: Checkpoint, *, stop: threading.Event | None = None) -> StreamResult:
+        """Stream from ``start`` until ``until``, the stop event or an error."""
+        stop = stop or threading.Event()
+        self._last_applied = start
+        result = StreamResult(checkpoint=start)
+        delay = 0.5
+        while True:
+            reader: _Reader | None = None
+            try:
+                reader = self._start_reader(self._last_applied.position)
+                result.stopped_by = self._consume(reader, stop, result)
+            except (SourceConnectionLostError, ConnectError) as exc:
+                # Apply what is held; reopen where the target says we are.
+                self._flush(result)
+                result.reconnects += 1
+                log.warning("source connection lost; reconnecting", reason=exc.reason,
+                            position=str(self._last_applied.position), delay_s=delay)
+                self._observer.state("catching_up", "reconnecting to the source")
+                if stop.wait(delay):
+                    result.stopped_by = "stop"
+                    return result
+                delay = min(delay * 2, 30.0)
+            else:
+                return result
+            finally:
+                if reader is not None:
+                    self._stop_reader(reader)
+                result.checkpoint = self._last_applied
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def _consume(self, reader: _Reader, stop: threading.Event, result: StreamResult) -> str:
+        until = self._options.until
+        if until is not None and self._last_applied is not None and \
+                self._last_applied.position >= until:
+            return "until"
+        while True:
+            if stop.is_set():
+                self._flush(result)
+                return "stop"
+            try:
+                event = reader.events.get(timeout=self._wait_seconds())
+            except queue.Empty:
+                if self._batch.transactions:
+                    self._flush(result)
+                continue
+            if isinstance(event, _End):
+                self._flush(result)
+                if event.error is not None:
+                    raise event.error
+                return "end"
+            if self._handle(event, result):
+                self._flush(result)
+                return "until"
+            if self._batch.full():
+                self._flush(result)
+
+    def _handle(self, event: StreamEvent, result: StreamResult) -> bool:
+        """Take one event; True when ``until`` is reached."""
+        if isinstance(event, SourceTransaction):
+            safe = self._options.safe_until is not None and event.end <= self._options.safe_until
+            ops = self._mapper.map_transaction(event, safe_mode=safe)
+            self._batch.add(ops, Checkpoint(event.end, event.commit_ts))
+            result.transactions += 1
+            return self._options.until is not None and event.end >= self._options.until
+        if isinstance(event, SchemaChange):
+            self._schema_change(event, result)
+            return False
+        if isinstance(event, Heartbeat):
+            self._observer.heartbeat(event)
+            self._idle_checkpoint(event.position)
+            return self._options.until is not None and event.position >= self._options.until
+        return False  # a Rotate needs nothing: positions already carry the file
+
+    def _schema_change(self, event: SchemaChange, result: StreamResult) -> None:
+        touched = [f"{s}.{t}" for s, t in self._options.mapped_tables if event.touches(s, t)]
+        if not touched:
+            return
+        if self._options.accept_ddl_at is not None and \
+                event.position == self._options.accept_ddl_at:
+            log.warning("schema change accepted by the operator", kind=event.statement_kind,
+                        tables=touched, position=str(event.position))
+            return
+        # Everything before the DDL is applied; the checkpoint stays before it.
+        self._flush(result)
+        raise SchemaChangeError(
+            f"{event.statement_kind} on mapped table {', '.join(touched)}: the stream stopped "
+            "before it; nothing after it was applied",
+            table=touched[0],
+            position=event.position,
+            fix="make the target schema and config/mapping.yaml match the new source table, "
+            "run `aurora-sync check`, then continue past this statement with "
+            f"`aurora-sync run --accept-ddl {event.position.file}:{event.position.pos}` "
+            "(or bootstrap the table again with `aurora-sync bootstrap --tables ...`)",
+        )
+
+    def _idle_checkpoint(self, position: Position) -> None:
+        if self._batch.transactions or self._last_applied is None:
+            return
+        if position <= self._last_applied.position:
+            return
+        if time.monotonic() - self._last_commit < self._options.idle_checkpoint_seconds:
+            return
+        checkpoint = Checkpoint(position, self._last_applied.commit_ts)
+        self._writer.apply((), checkpoint)
+        self._last_applied = checkpoint
+        self._last_commit = time.monotonic()
+
+    def _wait_seconds(self) -> float:
+        if not self._batch.transactions:
+            return 0.5
+        left_ms = self._options.limits.max_ms - self._batch.age_ms()
+        return max(left_ms / 1000.0, 0.0)
+
+    def _flush(self, result: StreamResult) -> None:
+        if not self._batch.transactions:
+            return
+        transactions = self._batch.transactions
+        for part in self._batch.take():
+            applied = self._writer.apply(part.ops, part.checkpoint, position=part.position)
+            if part.checkpoint is not None:
+                self._last_applied = part.checkpoint
+                self._observer.batch_applied(applied, part.transactions, part.checkpoint)
+        result.batches += 1
+        self._last_commit = time.monotonic()
+        log.debug("batch applied", transactions=transactions,
+                  position=str(self._last_applied.position) if self._last_applied else None)
+
+    # --- the reader thread -----------------------------------------------------------------
+
+    def _start_reader(self, start: Position) -> _Reader:
+        events: queue.Queue[StreamEvent | _End] = queue.Queue(self._options.queue_transactions)
+        source = self._open_source(start)
+        reader = _Reader(threading.Thread(), source, events)
+        reader.thread = threading.Thread(
+            target=_pump, args=(reader,), name="aurora-sync-binlog", daemon=True
+        )
+        reader.thread.start()
+        return reader
+
+    def _stop_reader(self, reader: _Reader) -> None:
+        reader.halt.set()
+        reader.source.close()
+        # Unblock a reader waiting on a full queue.
+        while reader.thread.is_alive():
+            try:
+                reader.events.get_nowait()
+            except queue.Empty:
+                reader.thread.join(timeout=0.1)
+
+
+def _pump(reader: _Reader) -> None:
+    end = _End()
+    try:
+        for event in reader.source:
+            if reader.halt.is_set():
+                return
+            _put(reader, event)
+    except Exception as exc:  # noqa: BLE001 - handed to the apply loop, which raises it
+        end.error = exc
+    if not reader.halt.is_set():
+        _put(reader, end)
+
+
+def _put(reader: _Reader, item: StreamEvent | _End) -> None:
+    while not reader.halt.is_set():
+        try:
+            reader.events.put(item, timeout=0.2)
+        except queue.Full:
+            continue
+        return

@@ -1,0 +1,182 @@
+"""The writer under injected and real failures: retry what TiDB says to retry, halt on the
+rest, and never leave a half-applied batch or a checkpoint ahead of the data."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import structlog
+from test_writer_support import (
+    Faults,
+    clear,
+    faulty_connect,
+    prepare,
+    read_tables,
+    writer_settings,
+)
+
+from sync.apply.retry import RETRYABLE_CODES, RetryPolicy
+from sync.apply.writer import SqlTargetWriter
+from sync.dev.localdb import LocalServer, start_server
+from sync.errors import ApplyError, RetryableApplyError
+from sync.model import Checkpoint, Position, TableRef, Upsert
+from sync.testing.memtarget import MemoryTarget
+
+pytestmark = pytest.mark.integration
+
+DATA, STATE = "wf_data", "wf_state"
+PEOPLE, PAIRS = TableRef(DATA, "people"), TableRef(DATA, "pairs")
+BLANK = dict.fromkeys(("score", "data", "seen", "url", "checksum", "created"))
+FAST = RetryPolicy(max_seconds=30, first_wait=0.01, max_wait=0.2)
+
+
+def cp(n: int) -> Checkpoint:
+    return Checkpoint(Position("binlog.000002", n), datetime(2024, 5, 1))
+
+
+def batch(n: int) -> list[Upsert]:
+    ops = []
+    for k in range(n):
+        ops.append(Upsert(PEOPLE, ("id",), (k,), {**BLANK, "id": k, "email": f"{k}@x", "name": "secret-value"},
+                          ("email", "name")))
+        ops.append(Upsert(PAIRS, ("a", "b"), (k, "x"), {"a": k, "b": "x", "v": k, "note": None}, ("v",)))
+    return ops
+
+
+def expected(ops: list[Upsert]) -> Any:
+    memory = MemoryTarget()
+    memory.apply(ops)
+    return memory.snapshot()
+
+
+@pytest.fixture(scope="module")
+def prepared(target_server: LocalServer) -> LocalServer:
+    prepare(target_server, DATA, STATE)
+    return target_server
+
+
+@pytest.fixture
+def server(prepared: LocalServer) -> LocalServer:
+    clear(prepared, DATA, STATE)
+    return prepared
+
+
+def faulty_writer(server: LocalServer, faults: Faults, policy: RetryPolicy = FAST,
+                  **overrides: Any) -> SqlTargetWriter:
+    settings = writer_settings(server, STATE, **overrides)
+    return SqlTargetWriter(settings, connect=faulty_connect(settings, faults), policy=policy)
+
+
+@pytest.mark.parametrize("code", sorted(RETRYABLE_CODES))
+def test_a_retryable_error_mid_batch_applies_the_batch_once(server: LocalServer,
+                                                           code: int) -> None:
+    faults = Faults()
+    # The second data statement fails, after the first ran in the same transaction.
+    faults.raise_on("INSERT INTO `wf_data`.`pairs`", 1, code)
+    writer = faulty_writer(server, faults)
+    ops = batch(20)
+    with structlog.testing.capture_logs() as logs:
+        result = writer.apply(ops, cp(5))
+    writer.close()
+    assert result.retries == 1
+    assert read_tables(server, DATA) == expected(ops)
+    assert SqlTargetWriter(writer_settings(server, STATE)).read_checkpoint() == cp(5)
+    retries = [e for e in logs if e["event"] == "apply.retry"]
+    assert [e["code"] for e in retries] == [code]
+    assert "secret-value" not in str(logs) and "@x" not in str(logs)
+
+
+def test_a_retryable_error_at_commit_is_retried(server: LocalServer) -> None:
+    faults = Faults()
+    faults.raise_on("INSERT INTO `wf_state`.`checkpoint`", 1, 9007)
+    writer = faulty_writer(server, faults)
+    result = writer.apply(batch(3), cp(6))
+    writer.close()
+    assert result.retries == 1
+    assert SqlTargetWriter(writer_settings(server, STATE)).read_checkpoint() == cp(6)
+
+
+@pytest.mark.parametrize("code", [1366, 1062, 1146, 1105, 8004])
+def test_any_other_error_halts_and_changes_nothing(server: LocalServer, code: int) -> None:
+    plain = SqlTargetWriter(writer_settings(server, STATE))
+    plain.apply(batch(2), cp(1))
+    before = read_tables(server, DATA)
+    faults = Faults()
+    faults.raise_on("INSERT INTO `wf_data`.`pairs`", 1, code)
+    writer = faulty_writer(server, faults)
+    with pytest.raises(ApplyError) as caught:
+        writer.apply(batch(10), cp(2))
+    writer.close()
+    assert not isinstance(caught.value, RetryableApplyError)
+    assert f"error {code}" in caught.value.reason
+    assert caught.value.table == "wf_data.pairs"
+    assert read_tables(server, DATA) == before
+    assert plain.read_checkpoint() == cp(1)
+    plain.close()
+
+
+def test_retrying_stops_after_the_time_budget(server: LocalServer) -> None:
+    faults = Faults()
+    for nth in range(1, 1000):
+        faults.raise_on("INSERT INTO `wf_data`.`pairs`", nth, 1213, "Deadlock found")
+    writer = faulty_writer(server, faults, RetryPolicy(max_seconds=0.5, first_wait=0.01,
+                                                       max_wait=0.05))
+    with pytest.raises(RetryableApplyError) as caught:
+        writer.apply(batch(3), cp(7))
+    writer.close()
+    assert "1213" in caught.value.reason
+    assert caught.value.position == cp(7).position
+    assert read_tables(server, DATA) == {}
+
+
+def test_a_killed_connection_is_reopened_and_the_batch_applied(server: LocalServer) -> None:
+    faults = Faults()
+    holder: dict[str, SqlTargetWriter] = {}
+
+    def kill() -> None:
+        thread = holder["writer"]._conn.thread_id()  # type: ignore[union-attr]
+        server.execute(f"KILL CONNECTION {int(thread)}")
+
+    faults.on("INSERT INTO `wf_data`.`pairs`", 1, kill)
+    writer = holder["writer"] = faulty_writer(server, faults)
+    ops = batch(50)
+    result = writer.apply(ops, cp(8))
+    writer.close()
+    assert result.retries == 1
+    assert read_tables(server, DATA) == expected(ops)
+    assert SqlTargetWriter(writer_settings(server, STATE)).read_checkpoint() == cp(8)
+
+
+@pytest.fixture
+def own_server() -> Iterator[LocalServer]:
+    server = start_server("writer-outage", server_id=311)
+    prepare(server, DATA, STATE)
+    yield server
+    server.stop()
+
+
+@pytest.mark.failure
+def test_the_writer_waits_out_a_target_outage(own_server: LocalServer) -> None:
+    faults = Faults()
+    outage = 2.0
+
+    def stop_for_a_while() -> None:
+        own_server.shutdown()
+        threading.Timer(outage, own_server.start).start()
+
+    faults.on("INSERT INTO `wf_data`.`pairs`", 1, stop_for_a_while)
+    writer = faulty_writer(own_server, faults, RetryPolicy(max_seconds=60, first_wait=0.05,
+                                                           max_wait=0.5))
+    ops = batch(30)
+    started = time.monotonic()
+    result = writer.apply(ops, cp(9))
+    writer.close()
+    assert time.monotonic() - started >= outage
+    assert result.retries >= 2
+    assert read_tables(own_server, DATA) == expected(ops)
+    assert SqlTargetWriter(writer_settings(own_server, STATE)).read_checkpoint() == cp(9)
