@@ -47,22 +47,51 @@ class Mix:
     def insert(self, table: str) -> list[RowChange]:
         i, r, at = self._id(table), self.rng, self.ts
         rows = {
-            "users": lambda: {"id": i, "email": f"u{i}@example.com", "password_hash": "x" * 60,
-                              "name": f"user {i}", "last_login_at": at, "created_at": at,
-                              "updated_at": at},
-            "semesters": lambda: {"id": i, "user_id": self._live("users"), "name": f"S{i}",
-                                  "start_date": None, "end_date": None, "is_current": 1},
-            "subjects": lambda: {"id": i, "semester_id": self._live("semesters"),
-                                 "name": f"subject {i}", "credits": 3, "color": "#aabbcc",
-                                 "teacher": "T"},
-            "syllabus": lambda: {"id": i, "subject_id": self._live("subjects"),
-                                 "title": f"title {i}", "content": "c" * 200,
-                                 "file_url": self._url(i), "created_at": at, "updated_at": at},
-            "repositories": lambda: {"id": i, "user_id": self._live("users"),
-                                     "subject_id": self._live("subjects"), "name": f"r{i}",
-                                     "url": "https://git.example.com/r", "provider": "github",
-                                     "is_private": 0, "stars": r.randint(0, 99),
-                                     "created_at": at},
+            "users": lambda: {
+                "id": i,
+                "email": f"u{i}@example.com",
+                "password_hash": "x" * 60,
+                "name": f"user {i}",
+                "last_login_at": at,
+                "created_at": at,
+                "updated_at": at,
+            },
+            "semesters": lambda: {
+                "id": i,
+                "user_id": self._live("users"),
+                "name": f"S{i}",
+                "start_date": None,
+                "end_date": None,
+                "is_current": 1,
+            },
+            "subjects": lambda: {
+                "id": i,
+                "semester_id": self._live("semesters"),
+                "name": f"subject {i}",
+                "credits": 3,
+                "color": "#aabbcc",
+                "teacher": "T",
+            },
+            "syllabus": lambda: {
+                "id": i,
+                "subject_id": self._live("subjects"),
+                "title": f"title {i}",
+                "content": "c" * 200,
+                "file_url": self._url(i),
+                "created_at": at,
+                "updated_at": at,
+            },
+            "repositories": lambda: {
+                "id": i,
+                "user_id": self._live("users"),
+                "subject_id": self._live("subjects"),
+                "name": f"r{i}",
+                "url": "https://git.example.com/r",
+                "provider": "github",
+                "is_private": 0,
+                "stars": r.randint(0, 99),
+                "created_at": at,
+            },
         }
         return self.model.insert(table, rows[table](), self.ts)
 
@@ -103,16 +132,20 @@ class Mix:
             (0.97, lambda: self.update("subjects", {"semester_id": self._live("semesters")})),
             (0.98, lambda: self.update("semesters", {"user_id": self._live("users")})),
             (0.99, lambda: self.model.delete("syllabus", self._live("syllabus"), self.ts)),
-            (1.00, lambda: self.model.delete("repositories", self._live("repositories"),
-                                             self.ts)),
+            (1.00, lambda: self.model.delete("repositories", self._live("repositories"), self.ts)),
         ]
 
 
 def build(spec: MappingSpec, count: int, seed: int) -> tuple[list[RowChange], list[RowChange]]:
     mix = Mix(spec, seed)
     setup: list[RowChange] = []
-    for table, n in (("users", 2000), ("semesters", 4000), ("subjects", 16000),
-                     ("syllabus", 40000), ("repositories", 4000)):
+    for table, n in (
+        ("users", 2000),
+        ("semesters", 4000),
+        ("subjects", 16000),
+        ("syllabus", 40000),
+        ("repositories", 4000),
+    ):
         for _ in range(n):
             setup += mix.insert(table)
     stream: list[RowChange] = []
@@ -144,13 +177,17 @@ def main() -> int:
     best = min(run(spec, setup, stream)[0] for _ in range(args.repeat))
     _, ops = run(spec, setup, stream)
     rate = len(stream) / best
-    print(f"machine: {platform.machine()} {platform.processor() or ''} "
-          f"{platform.system()} {platform.release()}".strip())
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} "
+        f"{platform.system()} {platform.release()}".strip()
+    )
     print(f"python:  {platform.python_implementation()} {sys.version.split()[0]}")
     print(f"mix:     {len(stream)} changes after {len(setup)} setup rows, {ops} target ops")
-    print(f"mapped:  {rate:,.0f} changes/s on one core (best of {args.repeat}, "
-          f"{best * 1e6 / len(stream):.2f} us/change); goal {GOAL:,}/s: "
-          f"{'met' if rate >= GOAL else 'NOT met'}")
+    print(
+        f"mapped:  {rate:,.0f} changes/s on one core (best of {args.repeat}, "
+        f"{best * 1e6 / len(stream):.2f} us/change); goal {GOAL:,}/s: "
+        f"{'met' if rate >= GOAL else 'NOT met'}"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ else is a defect: a one-line message, exit 1, and the traceback only at debug le
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -14,9 +15,12 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
+from sync import checksums as checksum_job
 from sync import preflight, schema
 from sync.errors import AuroraSyncError
 from sync.logging import configure_logging
+from sync.monitor import render
+from sync.monitor import status as monitor_status
 from sync.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -87,3 +91,75 @@ def check(ctx: typer.Context) -> None:
         typer.echo("preflight failed: fix the ✗ lines above and run aurora-sync check again",
                    err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON document.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Live view, refreshed every 2 s (Ctrl-C ends).")
+    ] = False,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="COUNT(*) every table instead of estimates.")
+    ] = False,
+) -> None:
+    """State, positions, lag, rates, table sizes, last error and what to do; the daemon's
+    live figures too when it answers on AURORA_SYNC_HTTP_ADDR."""
+    if watch and as_json:
+        typer.echo("error: --watch is for people; scripts poll --json (or GET /status)",
+                   err=True)
+        raise typer.Exit(2)
+    if watch:
+        run(ctx, lambda s: render.watch(lambda: monitor_status.gather(s, exact=exact)))
+        return
+    document = run(ctx, lambda s: monitor_status.gather(s, exact=exact))
+    if as_json:
+        typer.echo(json.dumps(document, indent=2, default=str))
+    else:
+        render.print_once(document)
+
+
+@app.command()
+def checksums(
+    ctx: typer.Context,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Check at most N files.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Files per second at most (0: no limit).")
+    ] = 10.0,
+) -> None:
+    """Compute real sha256 checksums and sizes of pending file_db.files rows (one pass)."""
+    report = run(ctx, lambda s: checksum_job.checksum_pass(s, limit=limit, rate=rate))
+    typer.echo(report.line())
+
+
+@app.command()
+def bootstrap(
+    ctx: typer.Context,
+    tables: Annotated[
+        list[str] | None,
+        typer.Option("--tables", help="Re-copy only these tables (repeat or comma-separate); "
+                     "target rows gone from aurora are removed."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Parallel copy workers.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Copy everything again after a finished bootstrap.")
+    ] = False,
+) -> None:
+    """Copy aurora into the service databases (resumes a killed run), then record where the
+    stream starts and until where it replays in safe mode."""
+    from bootstrap.run import run_bootstrap
+
+    names = [n.strip() for item in tables or [] for n in item.split(",") if n.strip()]
+    result = run(ctx, lambda s: run_bootstrap(s, tables=names or None, workers=workers,
+                                              force=force))
+    if result.skipped:
+        typer.echo(f"bootstrap run {result.run_id} already finished; --force copies again, "
+                   "--tables re-copies chosen tables")
+    typer.echo(f"bootstrap run {result.run_id} ({result.method}): {result.rows:,} rows in "
+               f"{result.seconds:.1f}s; stream from {result.start}, safe mode until "
+               f"{result.safe_until}")

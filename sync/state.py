@@ -20,7 +20,9 @@ from sync.model import Checkpoint, Position
 if TYPE_CHECKING:
     import pymysql
 
-PIPELINE_STATES: Final = ("bootstrapping", "catching_up", "streaming", "halted", "cut_over")
+PIPELINE_STATES: Final = (
+    "bootstrapping", "catching_up", "streaming", "halted", "stopped", "cut_over",
+)
 NOW: Final = "UTC_TIMESTAMP(6)"
 
 

@@ -10,6 +10,10 @@ in memory. Either the whole batch commits with its checkpoint, or nothing does:
   the exact key (a refused multi-row statement is re-run row by row, then rolled back), the
   position, the server's reason and a fix; with ``dead_letter`` on, that row is recorded in
   the state database and skipped instead.
+
+With ``safe_mode`` (replaying a bootstrap's window over targets that may be ahead of it),
+each upsert on a table with unique secondary keys first deletes the rows that hold its
+unique values under other keys (:mod:`sync.apply.uniques`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import structlog
 from sync.apply import retry
 from sync.apply.batcher import StatementLimits, plan
 from sync.apply.sql import UPSERT, Statement, single_statement
+from sync.apply.uniques import CLASH_DELETE, UniqueKeyCache
 from sync.db import connect_error, connection_kwargs, error_code
 from sync.errors import ApplyError, RetryableApplyError
 from sync.model import Checkpoint, Delete, Position, TargetOp, Upsert
@@ -73,11 +78,13 @@ class TargetWriter(Protocol):
         *,
         position: Position | None = None,
         state: Sequence[StateWrite] = (),
+        safe_mode: bool = False,
     ) -> ApplyResult:
         """Write ``ops``, then ``state`` rows and ``checkpoint``, in one transaction.
 
         ``position`` names the source transaction in errors when ``checkpoint`` is None
-        (a part of a split source transaction)."""
+        (a part of a split source transaction). ``safe_mode`` lets an upsert take a unique
+        secondary value from the row holding it (deleted first) instead of refusing."""
         ...
 
     def read_checkpoint(self) -> Checkpoint | None: ...
@@ -112,6 +119,7 @@ class SqlTargetWriter:
         self._policy = policy or retry.RetryPolicy(max_seconds=settings.retry_max_seconds)
         self._limits = limits or StatementLimits(max_rows=settings.batch_max_rows)
         self._conn: pymysql.Connection[Any] | None = None
+        self._uniques = UniqueKeyCache()
         self.is_tidb = False
 
     def _default_connect(self) -> pymysql.Connection[Any]:
@@ -126,24 +134,26 @@ class SqlTargetWriter:
         *,
         position: Position | None = None,
         state: Sequence[StateWrite] = (),
+        safe_mode: bool = False,
     ) -> ApplyResult:
         started = time.monotonic()
         where = position or (checkpoint.position if checkpoint else None)
-        statements = plan(ops, self._settings.database, self._limits)
+        statements = executed = plan(ops, self._settings.database, self._limits)
         writes = list(state)
         if checkpoint is not None:
             writes.append(CheckpointWrite(self._settings.pipeline, checkpoint))
         tries = 0
 
         def attempt() -> list[DeadLetter]:
-            nonlocal tries
+            nonlocal tries, executed
             tries += 1
-            return self._attempt(statements, writes, where)
+            executed = self._with_clash_deletes(statements) if safe_mode else statements
+            return self._attempt(executed, writes, where)
 
         dead = self._with_retry(attempt, where)
         return ApplyResult(
             rows=self._counts(statements),
-            statements=len(statements),
+            statements=len(executed),
             seconds=time.monotonic() - started,
             retries=tries - 1,
             dead_letters=tuple(dead),
@@ -188,6 +198,15 @@ class SqlTargetWriter:
                 position=where,
             ) from None
 
+    def _with_clash_deletes(self, statements: list[Statement]) -> list[Statement]:
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                return self._uniques.with_clash_deletes(cur, statements, self._settings.database)
+        except pymysql.MySQLError as exc:
+            self._on_error(exc)
+            raise self._error(exc, None, None, None) from None
+
     def _attempt(
         self, statements: list[Statement], writes: list[StateWrite], where: Position | None
     ) -> list[DeadLetter]:
@@ -221,7 +240,10 @@ class SqlTargetWriter:
             conn.begin()
             with conn.cursor() as cur:
                 for index in range(len(statements)):  # the handler reads index
-                    cur.execute(statements[index].sql)
+                    rows = cur.execute(statements[index].sql)
+                    if rows and statements[index].kind == CLASH_DELETE:
+                        log.info("apply.safe_mode_clash_deleted", rows=rows,
+                                 table=str(statements[index].target))
                 index = None
                 for write in writes:
                     cur.execute(write.statement(state_db))

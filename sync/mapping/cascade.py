@@ -125,7 +125,7 @@ def delete_plan(spec: MappingSpec, reach: Reach, table: str) -> tuple[DeleteStep
             down = (fk, *path)
             child = spec.tables[fk.child]
             if fk.on_delete == "set_null":
-                _refuse_null_lookups(spec, fk)
+                refuse_null_lookups(spec, fk)
                 column = child.target_column_of(fk.column)
                 step = DeleteStep(child.target, reach.rows(fk.child, down), column)
                 entries.append((-len(down), 0, step))
@@ -133,7 +133,8 @@ def delete_plan(spec: MappingSpec, reach: Reach, table: str) -> tuple[DeleteStep
                 if child.split is not None:
                     split = DeleteStep(child.split.target, reach.split_rows(fk.child, down))
                     entries.append((-len(down), 0, split))
-                entries.append((-len(down), 1, DeleteStep(child.target, reach.rows(fk.child, down))))
+                rows = DeleteStep(child.target, reach.rows(fk.child, down))
+                entries.append((-len(down), 1, rows))
                 walk(fk.child, down)
 
     walk(table, ())
@@ -141,13 +142,14 @@ def delete_plan(spec: MappingSpec, reach: Reach, table: str) -> tuple[DeleteStep
     return tuple(step for _, _, step in entries)
 
 
-def _refuse_null_lookups(spec: MappingSpec, fk: ForeignKey) -> None:
+def refuse_null_lookups(spec: MappingSpec, fk: ForeignKey) -> None:
+    """Lookups through a key aurora may set NULL would need their own cascade: refused."""
     for t in spec.tables.values():
         for lookup in t.lookups:
             if fk in lookup.edges:
                 raise MappingConfigError(
                     f"{spec.path}: key `tables.{t.name}.lookups.{lookup.column}`: reads through "
-                    f"`{fk.child}.{fk.column}`, which aurora sets NULL when `{fk.parent}` goes",
+                    f"`{fk.child}.{fk.column}`, which aurora may set NULL",
                     fix="look up through a foreign key with on_delete cascade or restrict",
                 )
 
@@ -171,9 +173,7 @@ def rekey_plan(spec: MappingSpec, reach: Reach, table: str) -> tuple[RekeyStep, 
 _FOLLOW = ("cascade", "set_null")
 
 
-def denorm_plan(
-    spec: MappingSpec, reach: Reach, table: str, column: str
-) -> tuple[DenormStep, ...]:
+def denorm_plan(spec: MappingSpec, reach: Reach, table: str, column: str) -> tuple[DenormStep, ...]:
     """Descendant columns that copy ``table.column`` (directly or further up the chain)."""
     groups: dict[tuple[str, Path], list[tuple[Lookup, int]]] = {}
     for t in spec.tables.values():
@@ -194,5 +194,13 @@ def denorm_plan(
     return tuple(out)
 
 
-__all__ = ["DeleteStep", "DenormStep", "Reach", "RekeyStep", "delete_plan", "denorm_plan",
-           "rekey_plan"]
+__all__ = [
+    "DeleteStep",
+    "DenormStep",
+    "Reach",
+    "RekeyStep",
+    "delete_plan",
+    "denorm_plan",
+    "refuse_null_lookups",
+    "rekey_plan",
+]

@@ -90,18 +90,20 @@ class Mapper:
     information_schema at start, :func:`sync.mapping.catalog.read_primary_keys`).
     """
 
-    def __init__(self, spec: MappingSpec, lookups: LookupState,
-                 primary_keys: PrimaryKeys | None = None) -> None:
+    def __init__(
+        self, spec: MappingSpec, lookups: LookupState, primary_keys: PrimaryKeys | None = None
+    ) -> None:
         self.spec = spec
         self.lookups = lookups
         self.primary_keys = dict(primary_keys or {})
         reach = Reach(spec)
-        self._tables = {name: TablePlan(spec, reach, t, lookups)
-                        for name, t in spec.tables.items()}
+        self._tables = {name: TablePlan(spec, reach, t, lookups) for name, t in spec.tables.items()}
         self._handlers: dict[tuple[str, str], Handlers] = {}
         for name, plan in self._tables.items():
             self._handlers[(spec.source_schema, name)] = {
-                Op.INSERT: plan.insert, Op.UPDATE: plan.update, Op.DELETE: plan.delete,
+                Op.INSERT: plan.insert,
+                Op.UPDATE: plan.update,
+                Op.DELETE: plan.delete,
             }
         for name in spec.ignored:
             self._handlers[(spec.source_schema, name)] = _IGNORE

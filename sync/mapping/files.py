@@ -28,8 +28,13 @@ UPDATE_COLUMNS = (
     UPDATED_COLUMN,
 )
 WRITTEN_COLUMNS = (KEY_COLUMN, *UPDATE_COLUMNS, CREATED_COLUMN)
-COMPARED_COLUMNS = (KEY_COLUMN, OWNER_COLUMN, *DERIVED_COLUMNS, SOURCE_TABLE_COLUMN,
-                    SOURCE_ID_COLUMN)
+COMPARED_COLUMNS = (
+    KEY_COLUMN,
+    OWNER_COLUMN,
+    *DERIVED_COLUMNS,
+    SOURCE_TABLE_COLUMN,
+    SOURCE_ID_COLUMN,
+)
 
 FILE_NAME_MAX = 255
 DEFAULT_MIME = "application/octet-stream"
@@ -57,7 +62,9 @@ _DOCUMENTS = {
     ".gz": "application/gzip",
 }
 _TYPES: dict[str, str] = {
-    **_BUILTIN.types_map[False], **_BUILTIN.types_map[True], **_DOCUMENTS,
+    **_BUILTIN.types_map[False],
+    **_BUILTIN.types_map[True],
+    **_DOCUMENTS,
 }
 
 
@@ -72,7 +79,9 @@ def file_id(namespace: uuid.UUID, id_name: str, source_key: object) -> str:
     Equal to ``str(uuid.uuid5(namespace, ...))``, computed without the UUID object (this runs
     for every syllabus change).
     """
-    digest = bytearray(sha1(namespace.bytes + f"{id_name}:{source_key}".encode()).digest()[:16])
+    # SHA-1 is what UUIDv5 is defined with; this is naming, not security.
+    name = namespace.bytes + f"{id_name}:{source_key}".encode()
+    digest = bytearray(sha1(name, usedforsecurity=False).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50
     digest[8] = (digest[8] & 0x3F) | 0x80
     h = digest.hex()
@@ -111,6 +120,10 @@ def mime_type(name: str) -> str:
 
 def storage_provider(url: str) -> str:
     scheme, host, _ = _split(url)
+    return _provider(scheme, host)
+
+
+def _provider(scheme: str, host: str) -> str:
     if scheme in ("http", "https"):
         for suffix, provider in _HOSTS:
             if host.endswith(suffix) and (provider != "s3" or ".s3" in host or "s3." in host):
@@ -123,7 +136,7 @@ def describe(url: str) -> tuple[str, str, str]:
     """(file name or "", mime type, storage provider) of ``url``."""
     scheme, host, path = _split(url)
     name = unquote(path.rstrip("/").rpartition("/")[2]).strip()[:FILE_NAME_MAX]
-    return name, mime_type(name), storage_provider(url)
+    return name, mime_type(name), _provider(scheme, host)
 
 
 __all__ = [

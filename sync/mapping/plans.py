@@ -22,7 +22,6 @@ from sync.model import (
     Reset,
     Row,
     RowChange,
-    TableRef,
     TargetOp,
     UpdateWhere,
     Upsert,
@@ -76,8 +75,16 @@ class SplitPlan:
     def file_id(self, key: Any) -> str:
         return files.file_id(self.split.namespace, self.split.id_name, key)
 
-    def add(self, row: dict[str, Any], key: Any, url: Any, ts: datetime,
-            out: list[TargetOp], *, remove_absent: bool) -> None:
+    def add(
+        self,
+        row: dict[str, Any],
+        key: Any,
+        url: Any,
+        ts: datetime,
+        out: list[TargetOp],
+        *,
+        remove_absent: bool,
+    ) -> None:
         fid = self.file_id(key)
         if not files.is_present(url):
             row[self.split.link_column] = None
@@ -104,9 +111,7 @@ class SplitPlan:
             files.CREATED_COLUMN: ts,
             **self.pending,
         }
-        out.append(
-            Upsert(self.target, self.keys, (fid,), frow, files.UPDATE_COLUMNS, self.resets)
-        )
+        out.append(Upsert(self.target, self.keys, (fid,), frow, files.UPDATE_COLUMNS, self.resets))
 
 
 Handler = Callable[[RowChange], list[TargetOp]]
@@ -119,16 +124,18 @@ class TablePlan:
     that cannot be mapped leaves the state as it was.
     """
 
-    def __init__(self, spec: MappingSpec, reach: Reach, table: SourceTable,
-                 state: LookupState) -> None:
+    def __init__(
+        self, spec: MappingSpec, reach: Reach, table: SourceTable, state: LookupState
+    ) -> None:
         self.name = table.name
         self.state = state
         self.target = table.target
         self.key = table.key
         self.key_columns = tuple(table.target_column_of(k) or k for k in table.key)
         self.copies = table.copies
-        self.lookups = tuple((lk.column, lk.via, bind_walk(state, lk.steps))
-                             for lk in table.lookups)
+        self.lookups = tuple(
+            (lk.column, lk.via, bind_walk(state, lk.steps)) for lk in table.lookups
+        )
         self.constants = {a.column: a.default for a in table.added if a.kind == "constant"}
         self.times = tuple(a.column for a in table.added if a.kind != "constant")
         self.update_columns = spec.target_tables[table.target].update_columns
@@ -145,17 +152,18 @@ class TablePlan:
         }
 
     def key_of(self, image: Row) -> tuple[Any, ...]:
+        if len(self.key) == 1:
+            return (image[self.key[0]],)
         return tuple(image[k] for k in self.key)
 
-    def upsert(self, image: Row, ts: datetime, out: list[TargetOp], *,
-               remove_absent: bool) -> None:
+    def upsert(self, image: Row, ts: datetime, out: list[TargetOp], *, remove_absent: bool) -> None:
         row = {t: image[s] for t, s in self.copies}
         for column, via, steps in self.lookups:
             row[column] = walk(image[via], steps)
         row.update(self.constants)
         for column in self.times:
             row[column] = ts
-        key = tuple(image[k] for k in self.key)
+        key = self.key_of(image)
         if self.split is not None:
             url = image[self.split.split.url_column]
             self.split.add(row, key[0], url, ts, out, remove_absent=remove_absent)
@@ -192,8 +200,9 @@ class TablePlan:
         if old != new:
             for r in self.rekeys:
                 value = None if r.to_null else new[0]
-                out.append(UpdateWhere(r.target, (Eq(r.column, old[0]), *r.extra),
-                                       {r.column: value}))
+                out.append(
+                    UpdateWhere(r.target, (Eq(r.column, old[0]), *r.extra), {r.column: value})
+                )
             out.append(Delete(self.target, self.key_columns, old))
             if self.split is not None:
                 fid = self.split.file_id(old[0])
@@ -208,8 +217,9 @@ class TablePlan:
             self.state.put(self.name, new[0], tuple(after[c] for c in self.stored))
         return out
 
-    def _denorm(self, column: str, plan: tuple[Any, ...], value: Any, key: Any,
-                out: list[TargetOp]) -> None:
+    def _denorm(
+        self, column: str, plan: tuple[Any, ...], value: Any, key: Any, out: list[TargetOp]
+    ) -> None:
         for step, walks in zip(plan, self.denorm_walks[column], strict=True):
             values = {c: walk(value, w) for c, w in zip(step.columns, walks, strict=True)}
             out.append(UpdateWhere(step.target, step.where(key), values))

@@ -1,4 +1,4 @@
-"""From the validated file to a :class:`MappingSpec`: names resolved, lookups walked, cycles refused.
+"""From the validated file to a :class:`MappingSpec`: names resolved, lookups walked.
 
 Every problem is a :class:`MappingConfigError` naming the file, the key and the fix. What
 can only be known from the live servers (columns exist, types fit) is :mod:`check`'s job.
@@ -6,11 +6,11 @@ can only be known from the live servers (columns exist, types fit) is :mod:`chec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from sync.errors import MappingConfigError
 from sync.mapping import files
+from sync.mapping.cascade import refuse_null_lookups
 from sync.mapping.config import MappingFile, TableConfig, read_mapping_file
 from sync.mapping.spec import (
     Added,
@@ -48,7 +48,8 @@ class _Resolver:
         for _, source in pairs:
             if source in seen_source or source in cfg.drop:
                 raise self.fail(
-                    f"tables.{name}", f"source column `{source}` is mapped twice",
+                    f"tables.{name}",
+                    f"source column `{source}` is mapped twice",
                     "list each source column once: in key, copy, rename or drop",
                 )
             seen_source.add(source)
@@ -60,7 +61,8 @@ class _Resolver:
         for column in written:
             if written.count(column) > 1:
                 raise self.fail(
-                    f"tables.{name}", f"target column `{column}` is written twice",
+                    f"tables.{name}",
+                    f"target column `{column}` is written twice",
                     "write each target column from one place: copy, rename, lookups or added",
                 )
 
@@ -73,17 +75,20 @@ class _Resolver:
                 key = f"tables.{name}.foreign_keys.{i}"
                 if fk.parent not in self.raw.tables:
                     raise self.fail(
-                        f"{key}.parent", f"unknown table `{fk.parent}`",
+                        f"{key}.parent",
+                        f"unknown table `{fk.parent}`",
                         f"name a table listed under `tables` (one of {sorted(self.raw.tables)})",
                     )
                 if fk.column not in mapped:
                     raise self.fail(
-                        f"{key}.column", f"unknown column `{fk.column}` of `{name}`",
+                        f"{key}.column",
+                        f"unknown column `{fk.column}` of `{name}`",
                         "a foreign key column must be copied: add it to `copy` or `rename`",
                     )
                 if len(self.raw.tables[fk.parent].key) != 1:
                     raise self.fail(
-                        key, f"`{fk.parent}` has a composite key",
+                        key,
+                        f"`{fk.parent}` has a composite key",
                         "foreign keys must reference a single-column key",
                     )
                 by_column[fk.column] = ForeignKey(
@@ -99,9 +104,10 @@ class _Resolver:
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                cycle = " -> ".join((*trail[trail.index(name):], name))
+                cycle = " -> ".join((*trail[trail.index(name) :], name))
                 raise self.fail(
-                    f"tables.{name}.foreign_keys", f"cycle in foreign keys: {cycle}",
+                    f"tables.{name}.foreign_keys",
+                    f"cycle in foreign keys: {cycle}",
                     "cascades need an acyclic foreign-key graph; ignore one table of the cycle",
                 )
             state[name] = 1
@@ -122,17 +128,26 @@ class _Resolver:
         node = f"{name}.{column}"
         key = f"tables.{name}.lookups.{column}"
         if node in trail:
-            cycle = " -> ".join((*trail[trail.index(node):], node))
-            raise self.fail(key, f"cycle in lookups: {cycle}",
-                            "make one of these lookups read a copied column instead")
+            cycle = " -> ".join((*trail[trail.index(node) :], node))
+            raise self.fail(
+                key,
+                f"cycle in lookups: {cycle}",
+                "make one of these lookups read a copied column instead",
+            )
         trail = (*trail, node)
         cfg = self.raw.tables[name].lookups[column]
         parent, parent_column = cfg.from_.split(".", 1)
         if parent not in self.raw.tables:
-            raise self.fail(f"{key}.from", f"unknown table `{parent}`",
-                            f"name a table listed under `tables` (one of {sorted(self.raw.tables)})")
+            known = sorted(self.raw.tables)
+            raise self.fail(
+                f"{key}.from",
+                f"unknown table `{parent}`",
+                f"name a table listed under `tables` (one of {known})",
+            )
         via, steps, edges = self._via(name, cfg.via, parent, key, trail)
-        steps, edges = self._read(parent, parent_column, steps, edges, f"{key}.from", trail)
+        steps, edges = self._read(
+            parent, parent_column, steps, edges, key=f"{key}.from", trail=trail
+        )
         last_table, last_column = steps[-1]
         lookup = Lookup(column, via, steps, edges, self.fks[last_table].get(last_column))
         self.lookups[(name, column)] = lookup
@@ -144,28 +159,46 @@ class _Resolver:
         if via in self.raw.tables[name].lookups:
             inner = self.lookup(name, via, trail)
             if inner.refers is None or inner.refers.parent != parent:
-                raise self.fail(f"{key}.via", f"`{via}` does not hold a `{parent}` key",
-                                f"`via` must name a column holding the key of `{parent}`")
+                raise self.fail(
+                    f"{key}.via",
+                    f"`{via}` does not hold a `{parent}` key",
+                    f"`via` must name a column holding the key of `{parent}`",
+                )
             return inner.via, inner.steps, (*inner.edges, inner.refers)
         fk = self.fks[name].get(via)
         if via not in self.source_columns(name):
-            raise self.fail(f"{key}.via", f"unknown column `{via}` of `{name}`",
-                            "name a copied column or another lookup of this table")
+            raise self.fail(
+                f"{key}.via",
+                f"unknown column `{via}` of `{name}`",
+                "name a copied column or another lookup of this table",
+            )
         if fk is None or fk.parent != parent:
-            raise self.fail(f"{key}.via", f"`{name}.{via}` is not a foreign key to `{parent}`",
-                            f"declare it under `tables.{name}.foreign_keys` with parent {parent}")
+            raise self.fail(
+                f"{key}.via",
+                f"`{name}.{via}` is not a foreign key to `{parent}`",
+                f"declare it under `tables.{name}.foreign_keys` with parent {parent}",
+            )
         return via, (), (fk,)
 
     def _read(
-        self, parent: str, column: str, steps: tuple[tuple[str, str], ...],
-        edges: tuple[ForeignKey, ...], key: str, trail: tuple[str, ...],
+        self,
+        parent: str,
+        column: str,
+        steps: tuple[tuple[str, str], ...],
+        edges: tuple[ForeignKey, ...],
+        *,
+        key: str,
+        trail: tuple[str, ...],
     ) -> tuple[tuple[tuple[str, str], ...], tuple[ForeignKey, ...]]:
         if column in self.raw.tables[parent].lookups:
             inner = self.lookup(parent, column, trail)
             return (*steps, (parent, inner.via), *inner.steps), (*edges, *inner.edges)
         if column not in self.source_columns(parent):
-            raise self.fail(key, f"unknown column `{column}` of `{parent}`",
-                            f"name a column mapped under `tables.{parent}` or one of its lookups")
+            raise self.fail(
+                key,
+                f"unknown column `{column}` of `{parent}`",
+                f"name a column mapped under `tables.{parent}` or one of its lookups",
+            )
         return (*steps, (parent, column)), edges
 
     # -- splits, added columns, the lookup state --------------------------------------------
@@ -175,13 +208,27 @@ class _Resolver:
         s = cfg.splits[0]
         key = f"tables.{name}.splits.0"
         if len(cfg.key) != 1:
-            raise self.fail(key, f"`{name}` has a composite key",
-                            "a file split needs a single-column source key")
+            raise self.fail(
+                key,
+                f"`{name}` has a composite key",
+                "a file split needs a single-column source key",
+            )
         if s.owner_from not in cfg.lookups and s.owner_from not in {*cfg.copy_, *cfg.rename}:
-            raise self.fail(f"{key}.owner_from", f"unknown column `{s.owner_from}`",
-                            f"name a target column of `{name}` (copied or looked up)")
-        return FileSplit(name, _ref(s.target), s.url_column, s.link_column, s.owner_from,
-                         s.id_namespace, s.id_name, tuple(s.pending.items()))
+            raise self.fail(
+                f"{key}.owner_from",
+                f"unknown column `{s.owner_from}`",
+                f"name a target column of `{name}` (copied or looked up)",
+            )
+        return FileSplit(
+            name,
+            _ref(s.target),
+            s.url_column,
+            s.link_column,
+            s.owner_from,
+            s.id_namespace,
+            s.id_name,
+            tuple(s.pending.items()),
+        )
 
     def stored(self, order: list[str]) -> dict[str, tuple[str, ...]]:
         """Lookup state: every column a lookup step reads, plus what cascades need to follow."""
@@ -201,8 +248,11 @@ class _Resolver:
                     pending.append(fk.parent)
         for table in wanted:
             if len(self.raw.tables[table].key) != 1:
-                raise self.fail(f"tables.{table}.key", f"`{table}` has a composite key",
-                                "tables read by lookups need a single-column key")
+                raise self.fail(
+                    f"tables.{table}.key",
+                    f"`{table}` has a composite key",
+                    "tables read by lookups need a single-column key",
+                )
         return {t: tuple(sorted(wanted[t])) for t in order if t in wanted}
 
 
@@ -231,16 +281,25 @@ def _target_table(table: SourceTable) -> TargetTable:
 def _split_table(split: FileSplit) -> TargetTable:
     pending = tuple(c for c, _ in split.pending)
     times = (files.CREATED_COLUMN, files.UPDATED_COLUMN)
-    return TargetTable(split.target, (files.KEY_COLUMN,), (*files.WRITTEN_COLUMNS, *pending),
-                       files.UPDATE_COLUMNS, files.COMPARED_COLUMNS, times)
+    return TargetTable(
+        split.target,
+        (files.KEY_COLUMN,),
+        (*files.WRITTEN_COLUMNS, *pending),
+        files.UPDATE_COLUMNS,
+        files.COMPARED_COLUMNS,
+        times,
+    )
 
 
 def resolve(path: Path, raw: MappingFile, *, source_schema: str) -> MappingSpec:
     r = _Resolver(path, raw)
     for name in raw.ignore:
         if name in raw.tables:
-            raise r.fail(f"ignore.{name}", f"`{name}` is both mapped and ignored",
-                         "remove it from `ignore` or from `tables`")
+            raise r.fail(
+                f"ignore.{name}",
+                f"`{name}` is both mapped and ignored",
+                "remove it from `ignore` or from `tables`",
+            )
     r.foreign_keys()
     order = r.parent_first()
     tables: dict[str, SourceTable] = {}
@@ -248,38 +307,63 @@ def resolve(path: Path, raw: MappingFile, *, source_schema: str) -> MappingSpec:
         cfg = raw.tables[name]
         r.check_target_columns(name, cfg)
         tables[name] = SourceTable(
-            name=name, key=tuple(cfg.key), target=_ref(cfg.target), copies=r.copies(name, cfg),
-            dropped=tuple(cfg.drop), foreign_keys=tuple(r.fks[name].values()),
-            lookups=tuple(r.lookup(name, c) for c in cfg.lookups), added=_added(cfg),
+            name=name,
+            key=tuple(cfg.key),
+            target=_ref(cfg.target),
+            copies=r.copies(name, cfg),
+            dropped=tuple(cfg.drop),
+            foreign_keys=tuple(r.fks[name].values()),
+            lookups=tuple(r.lookup(name, c) for c in cfg.lookups),
+            added=_added(cfg),
             split=r.split(name, cfg),
         )
     targets: dict[TableRef, TargetTable] = {}
     for table in tables.values():
         for target in (_target_table(table), *([_split_table(table.split)] if table.split else [])):
             if target.ref in targets:
-                raise r.fail(f"tables.{table.name}.target", f"`{target.ref}` is written twice",
-                             "map each target table from one source table")
+                raise r.fail(
+                    f"tables.{table.name}.target",
+                    f"`{target.ref}` is written twice",
+                    "map each target table from one source table",
+                )
             targets[target.ref] = target
     routes = tuple(
         Route(x.schema_, x.database, None if x.tables == "*" else frozenset(x.tables))
         for x in raw.routes
     )
-    return MappingSpec(path, source_schema, raw.unmapped, frozenset(raw.ignore), tables, routes,
-                       r.stored(order), targets)
+    spec = MappingSpec(
+        path,
+        source_schema,
+        raw.unmapped,
+        frozenset(raw.ignore),
+        tables,
+        routes,
+        r.stored(order),
+        targets,
+    )
+    _check_restorable(spec)
+    return spec
+
+
+def _check_restorable(spec: MappingSpec) -> None:
+    """The lookup state must be rebuildable from the target, and nulled keys not looked through."""
+    for name, columns in spec.stored.items():
+        for column in columns:
+            if spec.tables[name].target_column_of(column) is None:
+                raise MappingConfigError(
+                    f"{spec.path}: key `tables.{name}`: `{column}` is read by lookups or "
+                    "cascades but not copied to the target, so it cannot be rebuilt at start",
+                    fix=f"add `{column}` to `copy` under tables.{name}",
+                )
+    for table in spec.tables.values():
+        for fk in table.foreign_keys:
+            if "set_null" in (fk.on_delete, fk.on_update):
+                refuse_null_lookups(spec, fk)
 
 
 def load_mapping(path: Path, *, source_schema: str) -> MappingSpec:
     """Read, validate and resolve ``path``; raise MappingConfigError naming file, key and fix."""
     return resolve(path, read_mapping_file(path), source_schema=source_schema)
-
-
-def stored_must_be_copied(spec: MappingSpec) -> Mapping[str, tuple[str, ...]]:
-    """Stored lookup columns that the target does not hold (cannot be rebuilt at start)."""
-    missing = {
-        name: tuple(c for c in cols if spec.tables[name].target_column_of(c) is None)
-        for name, cols in spec.stored.items()
-    }
-    return {k: v for k, v in missing.items() if v}
 
 
 __all__ = ["load_mapping", "resolve"]

@@ -32,11 +32,24 @@ class SourceModel:
     def _pk(self, table: str) -> str:
         return self.spec.tables[table].key[0]
 
-    def _change(self, table: str, op: Op, before: Mapping[str, Any] | None,
-                after: Mapping[str, Any] | None, ts: datetime) -> RowChange:
+    def _change(
+        self,
+        table: str,
+        op: Op,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        ts: datetime,
+    ) -> RowChange:
         self._pos += 1
-        return RowChange(self.schema, table, op, None if before is None else dict(before),
-                         None if after is None else dict(after), ts, Position("bin.1", self._pos))
+        return RowChange(
+            self.schema,
+            table,
+            op,
+            None if before is None else dict(before),
+            None if after is None else dict(after),
+            ts,
+            Position("bin.1", self._pos),
+        )
 
     def _check_parents(self, table: str, row: Mapping[str, Any]) -> None:
         for fk in self.spec.tables[table].foreign_keys:
@@ -52,8 +65,9 @@ class SourceModel:
         self.rows[table][key] = dict(row)
         return [self._change(table, Op.INSERT, None, row, ts)]
 
-    def update(self, table: str, key: Any, values: Mapping[str, Any],
-               ts: datetime) -> list[RowChange]:
+    def update(
+        self, table: str, key: Any, values: Mapping[str, Any], ts: datetime
+    ) -> list[RowChange]:
         before = self.rows[table][key]
         after = {**before, **values}
         new_key = after[self._pk(table)]

@@ -5,6 +5,10 @@ It keeps the writer's contract: the operations of one :meth:`MemoryWriter.apply`
 Nth apply with an error code, it behaves as the SQL writer does with that code: a retryable
 one costs a retry and the batch still lands once; any other raises :class:`ApplyError` and
 changes nothing.
+
+The model knows primary keys only, no unique secondary keys: a clash the SQL writer refuses
+(or, with ``safe_mode``, resolves by deleting the row holding the value) cannot happen here,
+so ``safe_mode`` is accepted for the contract and changes nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class MemoryWriter:
         *,
         position: Position | None = None,
         state: Sequence[StateWrite] = (),
+        safe_mode: bool = False,
     ) -> ApplyResult:
         started = time.monotonic()
         self.applies += 1

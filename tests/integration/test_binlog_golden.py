@@ -42,6 +42,7 @@ COLUMNS = """
   j JSON
 """
 
+# fmt: off
 ROWS: list[dict[str, Any]] = [
     {"id": 1, "ti": -128, "tiu": 255, "si": -32768, "siu": 65535, "mi": -8388608,
      "miu": 16777215, "i": -2147483648, "iu": 4294967295, "bi": -9223372036854775808,
@@ -76,6 +77,7 @@ ROWS: list[dict[str, Any]] = [
      "f": -0.0001234567, "y": 2000},
     {"id": 5},  # every column NULL
 ]
+# fmt: on
 
 
 def _settings(server: LocalServer) -> Settings:

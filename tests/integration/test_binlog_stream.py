@@ -11,7 +11,7 @@ import pymysql
 import pytest
 
 from sync.dev.localdb import LocalServer
-from sync.errors import PartialRowImageError, SourceError
+from sync.errors import PartialRowImageError, SourceError, UnsupportedEventError
 from sync.model import Op, Position, SourceTransaction
 from sync.settings import Settings, load_settings
 from sync.source.binlog import open_binlog
@@ -121,7 +121,9 @@ def test_standalone_ddl_is_a_schema_change_at_a_boundary(db: LocalServer, conn: 
     first, second = _txs(events)
     assert first.end < change.position < second.end
     assert second.changes[0].after == {"id": 11, "v": "after", "extra": 6}  # new columns
-    assert events[-1].position == end if isinstance(events[-1], SchemaChange) else False
+    last = events[-1]
+    assert isinstance(last, SchemaChange)
+    assert last.position == end
 
 
 def test_ddl_on_another_schema_is_not_reported(db: LocalServer, conn: Any) -> None:
@@ -191,7 +193,7 @@ def test_resume_from_a_yielded_end_continues_exactly(db: LocalServer, conn: Any)
         for i in range(50, 56):
             cur.execute(f"INSERT INTO {DB}.t VALUES ({i}, 'r')")
 
-    start, _, events = _run(db, conn, work)
+    _, _, events = _run(db, conn, work)
     txs = _txs(events)
     with open_binlog(_settings(db), txs[2].end, schemas={DB}, blocking=False) as reader:
         resumed = _txs(list(reader))
@@ -243,3 +245,13 @@ def test_minimal_row_image_halts_with_the_table(db: LocalServer, conn: Any) -> N
         _run(db, conn, work)
     assert caught.value.table == f"{DB}.t"
     assert caught.value.position is not None
+
+
+def test_statement_based_change_on_a_tracked_schema_halts(db: LocalServer, conn: Any) -> None:
+    def work(cur: Any) -> None:
+        cur.execute("SET SESSION binlog_format = 'STATEMENT'")
+        cur.execute(f"INSERT INTO {DB}.t VALUES (90, 'statement')")
+        cur.execute("SET SESSION binlog_format = 'ROW'")
+
+    with pytest.raises(UnsupportedEventError, match="statement-based INSERT"):
+        _run(db, conn, work)

@@ -42,9 +42,10 @@ def cp(n: int) -> Checkpoint:
 def batch(n: int) -> list[Upsert]:
     ops = []
     for k in range(n):
-        ops.append(Upsert(PEOPLE, ("id",), (k,), {**BLANK, "id": k, "email": f"{k}@x", "name": "secret-value"},
-                          ("email", "name")))
-        ops.append(Upsert(PAIRS, ("a", "b"), (k, "x"), {"a": k, "b": "x", "v": k, "note": None}, ("v",)))
+        person = {**BLANK, "id": k, "email": f"{k}@x", "name": "secret-value"}
+        ops.append(Upsert(PEOPLE, ("id",), (k,), person, ("email", "name")))
+        pair = {"a": k, "b": "x", "v": k, "note": None}
+        ops.append(Upsert(PAIRS, ("a", "b"), (k, "x"), pair, ("v",)))
     return ops
 
 

@@ -26,7 +26,9 @@ from sync.testing.memtarget import MemoryTarget
 MAPPING = Path(__file__).resolve().parents[2] / "config" / "mapping.yaml"
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 URLS = [
-    None, "", "   ",
+    None,
+    "",
+    "   ",
     "https://cdn.example.com/syllabi/Intro%20to%20Math.pdf?sig=1",
     "https://bucket.s3.amazonaws.com/a/b/notes.docx",
     "s3://bucket/plans/week-1.txt",
@@ -64,30 +66,75 @@ class Aurora:
         i = self._id(table)
         at = T0 + timedelta(minutes=n % 1000)
         if table == "users":
-            return {"id": i, "email": f"u{i}@example.com", "password_hash": f"h{n}",
-                    "name": f"user {n}", "last_login_at": None if n % 2 else at,
-                    "created_at": at, "updated_at": at}
+            return {
+                "id": i,
+                "email": f"u{i}@example.com",
+                "password_hash": f"h{n}",
+                "name": f"user {n}",
+                "last_login_at": None if n % 2 else at,
+                "created_at": at,
+                "updated_at": at,
+            }
         if table == "semesters":
             user = self._pick("users", n)
-            return None if user is None else {
-                "id": i, "user_id": user, "name": f"S{n}", "start_date": date(2024, 1, 1),
-                "end_date": None, "is_current": n % 2}
+            return (
+                None
+                if user is None
+                else {
+                    "id": i,
+                    "user_id": user,
+                    "name": f"S{n}",
+                    "start_date": date(2024, 1, 1),
+                    "end_date": None,
+                    "is_current": n % 2,
+                }
+            )
         if table == "subjects":
             semester = self._pick("semesters", n)
-            return None if semester is None else {
-                "id": i, "semester_id": semester, "name": f"subject {n}", "credits": n % 7,
-                "color": None, "teacher": f"t{n % 3}"}
+            return (
+                None
+                if semester is None
+                else {
+                    "id": i,
+                    "semester_id": semester,
+                    "name": f"subject {n}",
+                    "credits": n % 7,
+                    "color": None,
+                    "teacher": f"t{n % 3}",
+                }
+            )
         if table == "syllabus":
             subject = self._pick("subjects", n)
-            return None if subject is None else {
-                "id": i, "subject_id": subject, "title": f"title {n}", "content": None,
-                "file_url": URLS[n % len(URLS)], "created_at": at, "updated_at": at}
+            return (
+                None
+                if subject is None
+                else {
+                    "id": i,
+                    "subject_id": subject,
+                    "title": f"title {n}",
+                    "content": None,
+                    "file_url": URLS[n % len(URLS)],
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
         user = self._pick("users", n)
         subject = self._pick("subjects", n // 3) if n % 3 else None
-        return None if user is None else {
-            "id": i, "user_id": user, "subject_id": subject, "name": f"repo {n}",
-            "url": f"https://git.example.com/{n}", "provider": "github", "is_private": n % 2,
-            "stars": n, "created_at": at}
+        return (
+            None
+            if user is None
+            else {
+                "id": i,
+                "user_id": user,
+                "subject_id": subject,
+                "name": f"repo {n}",
+                "url": f"https://git.example.com/{n}",
+                "provider": "github",
+                "is_private": n % 2,
+                "stars": n,
+                "created_at": at,
+            }
+        )
 
     def step(self, kind: str, table: str, a: int, b: int) -> list[RowChange]:
         self.ts += timedelta(seconds=1)
@@ -109,14 +156,22 @@ class Aurora:
             return {"file_url": URLS[b % len(URLS)]} if table == "syllabus" else None
         if kind == "move":
             return self._move(table, b)
-        column = {"users": "name", "semesters": "name", "subjects": "teacher",
-                  "syllabus": "title", "repositories": "stars"}[table]
+        column = {
+            "users": "name",
+            "semesters": "name",
+            "subjects": "teacher",
+            "syllabus": "title",
+            "repositories": "stars",
+        }[table]
         return {column: f"v{b}" if column != "stars" else b}
 
     def _move(self, table: str, b: int) -> dict[str, Any] | None:
-        parent_of = {"semesters": ("user_id", "users"), "subjects": ("semester_id", "semesters"),
-                     "syllabus": ("subject_id", "subjects"), "repositories": ("subject_id",
-                                                                                "subjects")}
+        parent_of = {
+            "semesters": ("user_id", "users"),
+            "subjects": ("semester_id", "semesters"),
+            "syllabus": ("subject_id", "subjects"),
+            "repositories": ("subject_id", "subjects"),
+        }
         if table not in parent_of:
             return None
         column, parent = parent_of[table]
@@ -146,13 +201,17 @@ def _rebuilt(spec: MappingSpec, target: MemoryTarget) -> LookupState:
     return LookupState.rebuild(spec, rows)
 
 
-step = st.tuples(st.sampled_from(WEIGHTED), st.sampled_from(TABLES), st.integers(0, 10_000),
-                 st.integers(0, 10_000))
+step = st.tuples(
+    st.sampled_from(WEIGHTED),
+    st.sampled_from(TABLES),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+)
 # Hypothesis favours short lists; draw the length first so long programs are common too.
 steps = st.integers(10, 90).flatmap(lambda n: st.lists(step, min_size=n, max_size=n))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=steps, restart=st.integers(0, 80))
 def test_streamed_changes_equal_mapping_from_scratch(
     spec: MappingSpec, program: list[tuple[str, str, int, int]], restart: int
@@ -181,11 +240,19 @@ def test_the_generator_reaches_every_kind_of_change(spec: MappingSpec) -> None:
     """Guards the property against a generator that silently stops exercising cascades."""
     aurora = Aurora(spec)
     program = [("insert", t, n, 0) for n in range(3) for t in TABLES]
-    program += [("url", "syllabus", 0, 3), ("url", "syllabus", 0, 4), ("url", "syllabus", 0, 0),
-                ("move", "semesters", 0, 1), ("move", "subjects", 1, 2), ("rekey", "users", 0, 0),
-                ("rekey", "semesters", 1, 0), ("rekey", "subjects", 2, 0),
-                ("delete", "subjects", 0, 0), ("delete", "users", 0, 0),
-                ("insert", "syllabus", 3, 0)]
+    program += [
+        ("url", "syllabus", 0, 3),
+        ("url", "syllabus", 0, 4),
+        ("url", "syllabus", 0, 0),
+        ("move", "semesters", 0, 1),
+        ("move", "subjects", 1, 2),
+        ("rekey", "users", 0, 0),
+        ("rekey", "semesters", 1, 0),
+        ("rekey", "subjects", 2, 0),
+        ("delete", "subjects", 0, 0),
+        ("delete", "users", 0, 0),
+        ("insert", "syllabus", 3, 0),
+    ]
     changes = [c for step in program for c in aurora.step(*step)]
     assert len(changes) == len(program)
     streamed = _incremental(spec, changes, restart_at=len(changes) // 2)

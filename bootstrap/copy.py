@@ -1,0 +1,218 @@
+"""One worker's copy of one task: keyset chunks read, mapped by the stream's engine and
+written by the stream's applier, each chunk with its progress row in one target transaction.
+
+A chunk commits its rows and ``bootstrap_progress`` (last key, rows, chunks, done) together,
+so a killed copy resumes at the next chunk: nothing is written twice as a different value,
+nothing is skipped. Rows become INSERT :class:`~sync.model.RowChange`s mapped with
+``safe_mode=True`` (a child whose parent the copy has not seen is the stream's to replay) and
+``commit_ts`` the snapshot's time.
+
+The lookup state is the copied parents' stored columns, loaded from the target once their
+tables are done and shared read-only by the workers; each chunk gets a fresh
+:class:`~sync.mapping.engine.Mapper` over it, so what the mapper stores of the table being
+copied is dropped with the chunk and memory stays flat.
+
+Pruning (re-copies, or a table whose target already holds rows of the range): target keys
+of the chunk's key range that the source no longer has are deleted through the mapping's
+DELETE, so their cascades and derived rows (the file split) go too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pymysql
+
+from bootstrap.chunks import CopyTask, chunk_sql, range_where
+from bootstrap.position import EndTracker, Method, Snapshot, close_snapshot, open_snapshot
+from bootstrap.progress import Reporter
+from bootstrap.throttle import Throttle
+from sync.apply.sql import quote
+from sync.apply.writer import TargetWriter
+from sync.mapping.engine import Mapper, PrimaryKeys
+from sync.mapping.lookups import LookupState
+from sync.mapping.spec import MappingSpec
+from sync.model import Op, RowChange, TargetOp
+from sync.state import TableProgress
+
+ParentRows = dict[str, dict[Any, tuple[Any, ...]]]
+# A read view older than this is let go and a new one opened: a long-lived snapshot holds
+# back purge on the live source.
+SNAPSHOT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class CopyContext:
+    """What every task of one run shares."""
+
+    spec: MappingSpec
+    run_id: int
+    method: Method
+    chunk_size: int
+    primary_keys: PrimaryKeys
+    database: Callable[[str], str]
+    throttle: Throttle
+    reporter: Reporter
+    ends: EndTracker
+    stop: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    name: str
+    rows: int
+    chunks: int
+    done: bool
+
+
+def load_parents(conn: pymysql.Connection[Any], spec: MappingSpec, tables: Sequence[str],
+                 database: Callable[[str], str]) -> ParentRows:
+    """The stored lookup columns of ``tables`` as the target holds them (their copy is done)."""
+    out: ParentRows = {}
+    for source in spec.lookup_sources():
+        if source.table not in tables:
+            continue
+        columns = ", ".join(quote(c) for c in (source.key_column, *source.columns))
+        table = f"{quote(database(source.target.database))}.{quote(source.target.table)}"
+        rows: dict[Any, tuple[Any, ...]] = {}
+        with conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(f"SELECT {columns} FROM {table}")
+            for row in cur.fetchall_unbuffered():
+                rows[row[0]] = tuple(row[1:])
+        out[source.table] = rows
+    return out
+
+
+class TaskCopier:
+    """Copies tasks on one source connection and one target writer (one worker)."""
+
+    def __init__(self, ctx: CopyContext, source: pymysql.Connection[Any],
+                 target: pymysql.Connection[Any], writer: TargetWriter) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.target = target
+        self.writer = writer
+        self._snapshot: Snapshot | None = None
+        self._opened = 0.0
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            close_snapshot(self.source)
+            self._snapshot = None
+
+    def _view(self) -> Snapshot:
+        """The read view for the next chunk, renewed when it grows old."""
+        now = time.monotonic()
+        if self._snapshot is None or now - self._opened > SNAPSHOT_SECONDS:
+            self.close()
+            self._snapshot = open_snapshot(self.source, self.ctx.method)
+            self._opened = now
+            self.ctx.ends.seen(self._snapshot.position)
+        return self._snapshot
+
+    def copy(self, task: CopyTask, progress: TableProgress, parents: ParentRows) -> TaskOutcome:
+        """Copy ``task`` from where ``progress`` says, until done or asked to stop."""
+        ctx, info = self.ctx, task.info
+        prune = self._has_target_rows(task, progress.last_key)
+        state = progress
+        try:
+            while not state.done and not ctx.stop.is_set():
+                ctx.throttle.admit(ctx.chunk_size, ctx.stop)
+                if ctx.stop.is_set():
+                    break
+                started = time.monotonic()
+                view = self._view()
+                rows = self._read(task, state.last_key)
+                last = tuple(rows[-1][i] for i in self._key_index(info.columns, info.key)) \
+                    if rows else state.last_key
+                final = len(rows) < ctx.chunk_size
+                ops = self._map(task, rows, view.taken_at, parents, prune)
+                if prune:
+                    ops = self._prune(task, rows, state.last_key, None if final else last,
+                                      view.taken_at, parents) + ops
+                state = TableProgress(ctx.run_id, task.name, last, state.rows_copied + len(rows),
+                                      state.chunks + 1, final, progress.rows_estimated)
+                self.writer.apply(ops, None, state=[state])
+                ctx.reporter.chunk(task.name, info.label, len(rows), last,
+                                   time.monotonic() - started)
+        finally:
+            self.close()
+        return TaskOutcome(task.name, state.rows_copied - progress.rows_copied,
+                           state.chunks - progress.chunks, state.done)
+
+    @staticmethod
+    def _key_index(columns: Sequence[str], key: Sequence[str]) -> tuple[int, ...]:
+        return tuple(columns.index(k) for k in key)
+
+    def _read(self, task: CopyTask, after: Sequence[Any] | None) -> list[tuple[Any, ...]]:
+        sql, args = chunk_sql(task, after, self.ctx.chunk_size)
+        with self.source.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    def _mapper(self, parents: ParentRows) -> Mapper:
+        state = LookupState(self.ctx.spec)
+        for table, rows in parents.items():
+            state.rows[table] = rows  # shared, read only: the walks bind to these dicts
+        return Mapper(self.ctx.spec, state, self.ctx.primary_keys)
+
+    def _map(self, task: CopyTask, rows: Sequence[tuple[Any, ...]], ts: datetime,
+             parents: ParentRows, over: bool) -> list[TargetOp]:
+        """INSERTs; over existing target rows (``over``) UPDATEs of the row onto itself, so
+        derived rows the source no longer implies (a file whose URL is gone) go too."""
+        info = task.info
+        mapper = self._mapper(parents)
+        columns = info.columns
+        ops: list[TargetOp] = []
+        for values in rows:
+            image = dict(zip(columns, values, strict=True))
+            change = (RowChange(info.schema, info.table, Op.UPDATE, image, image, ts) if over
+                      else RowChange(info.schema, info.table, Op.INSERT, None, image, ts))
+            ops.extend(mapper.map_change(change, safe_mode=True))
+        return ops
+
+    def _target_table(self, task: CopyTask) -> str:
+        ref = task.info.target
+        return f"{quote(self.ctx.database(ref.database))}.{quote(ref.table)}"
+
+    def _has_target_rows(self, task: CopyTask, after: Sequence[Any] | None) -> bool:
+        where, args = range_where(task, task.info.target_key, after, None)
+        with self.target.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {self._target_table(task)} WHERE {where} LIMIT 1", args)
+            found = cur.fetchone() is not None
+        self.target.commit()
+        return found
+
+    def _prune(self, task: CopyTask, rows: Sequence[tuple[Any, ...]],
+               after: Sequence[Any] | None, upto: Sequence[Any] | None, ts: datetime,
+               parents: ParentRows) -> list[TargetOp]:
+        """DELETEs of the target keys in ``(after, upto]`` the source chunk does not hold."""
+        info = task.info
+        index = self._key_index(info.columns, info.key)
+        present = {tuple(r[i] for i in index) for r in rows}
+        where, args = range_where(task, info.target_key, after, upto)
+        keys = ", ".join(quote(c) for c in info.target_key)
+        with self.target.cursor() as cur:
+            cur.execute(f"SELECT {keys} FROM {self._target_table(task)} WHERE {where}", args)
+            gone = [tuple(r) for r in cur.fetchall() if tuple(r) not in present]
+        self.target.commit()
+        mapper = self._mapper(parents)
+        ops: list[TargetOp] = []
+        for key in gone:
+            image = dict(zip(info.key, key, strict=True))
+            change = RowChange(info.schema, info.table, Op.DELETE, image, None, ts)
+            ops.extend(mapper.map_change(change, safe_mode=True))
+        return ops
+
+
+def parent_rows_needed(task: CopyTask, loaded: Mapping[str, Any]) -> list[str]:
+    return sorted(t for t in task.info.parents if t not in loaded)
+
+
+__all__ = ["CopyContext", "ParentRows", "TaskCopier", "TaskOutcome", "load_parents",
+           "parent_rows_needed"]

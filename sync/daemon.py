@@ -1,0 +1,181 @@
+"""Assemble and run the stream from settings: the part of `aurora-sync run` after bootstrap.
+
+Builds the mapping, rebuilds its lookup state from the target (the target holds exactly what
+was applied), reads the committed checkpoint and the last bootstrap's window (replayed in safe
+mode), opens the binlog at the checkpoint and runs :class:`~sync.pipeline.StreamPipeline`
+until asked to stop. The pipeline state row says what it is doing, and why it halted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from sync.apply.batcher import BatchLimits
+from sync.apply.writer import SqlTargetWriter
+from sync.db import connect
+from sync.errors import AuroraSyncError, ConfigError
+from sync.mapping.catalog import read_primary_keys
+from sync.mapping.engine import Mapper
+from sync.mapping.lookups import LookupState
+from sync.mapping.resolve import load_mapping
+from sync.mapping.spec import MappingSpec
+from sync.model import Position, Row, SourceTransaction, TargetOp
+from sync.pipeline import (
+    EventSource,
+    NullObserver,
+    Observer,
+    StreamOptions,
+    StreamPipeline,
+    StreamResult,
+)
+from sync.settings import Settings
+from sync.source.binlog import open_binlog
+from sync.state import StateStore
+
+log = structlog.get_logger("aurora_sync.daemon")
+
+HEARTBEAT_TABLE = "heartbeat"
+
+
+@dataclass
+class TransactionMapper:
+    """Maps whole transactions; heartbeat rows go to ``on_heartbeat`` instead of the targets."""
+
+    mapper: Mapper
+    heartbeat_schema: str | None = None
+    on_heartbeat: Callable[[datetime, datetime], None] | None = None
+    _skipped: int = field(default=0)
+
+    def map_transaction(self, txn: SourceTransaction, *, safe_mode: bool) -> list[TargetOp]:
+        ops: list[TargetOp] = []
+        for change in txn.changes:
+            if change.schema == self.heartbeat_schema and change.table == HEARTBEAT_TABLE:
+                self._heartbeat(change.image, txn.commit_ts)
+                continue
+            ops.extend(self.mapper.map_change(change, safe_mode=safe_mode))
+        return ops
+
+    def _heartbeat(self, row: Row, commit_ts: datetime) -> None:
+        written = row.get("ts")
+        if self.on_heartbeat is not None and isinstance(written, datetime):
+            self.on_heartbeat(written, commit_ts)
+
+
+def load_spec(settings: Settings) -> MappingSpec:
+    return load_mapping(settings.mapping_file, source_schema=settings.source_db)
+
+
+def rebuild_lookups(settings: Settings, spec: MappingSpec) -> LookupState:
+    """The lookup state as the target holds it now (the target is the truth after a crash)."""
+    rows: dict[str, list[Row]] = {}
+    with contextlib.closing(connect(settings.target, streaming=True)) as conn:
+        for source in spec.lookup_sources():
+            db = settings.database(source.target.database)
+            columns = ", ".join(f"`{c}`" for c in (source.key_column, *source.columns))
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT {columns} FROM `{db}`.`{source.target.table}`")
+                names = (source.key_column, *source.columns)
+                rows[source.table] = [dict(zip(names, r, strict=True)) for r in cur]
+    return LookupState.rebuild(spec, rows)
+
+
+def route_schemas(spec: MappingSpec) -> set[str]:
+    return {route.schema for route in spec.routes}
+
+
+def build_mapper(settings: Settings, spec: MappingSpec) -> Mapper:
+    primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+    schemas = route_schemas(spec)
+    if schemas:
+        with contextlib.closing(connect(settings.source)) as conn:
+            for schema in sorted(schemas):
+                primary_keys.update(read_primary_keys(conn, schema))
+    return Mapper(spec, rebuild_lookups(settings, spec), primary_keys)
+
+
+def mapped_tables(spec: MappingSpec) -> set[tuple[str, str]]:
+    """Tables whose DDL halts the stream: every mapped aurora table."""
+    return {(spec.source_schema, t) for t in spec.tables}
+
+
+@dataclass
+class StreamRun:
+    """Everything :func:`stream` needs besides the settings; tests replace single pieces."""
+
+    until: Position | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    accept_ddl_at: Position | None = None
+    observer: Observer = field(default_factory=NullObserver)
+    heartbeat_schema: str | None = "aurora_sync_heartbeat"
+    on_heartbeat: Callable[[datetime, datetime], None] | None = None
+    open_source: Callable[[Position], EventSource] | None = None
+    blocking: bool = True
+
+
+def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
+    """Stream from the committed checkpoint until ``run.until`` or ``run.stop``."""
+    run = run or StreamRun()
+    spec = load_spec(settings)
+    store = StateStore(lambda: connect(settings.target), settings.state_db, settings.pipeline)
+    writer = SqlTargetWriter(settings)
+    try:
+        start = writer.read_checkpoint()
+        if start is None:
+            raise ConfigError(
+                "no checkpoint: the stream does not know where to start",
+                fix="run `aurora-sync bootstrap` (or `aurora-sync run`, which bootstraps first)",
+            )
+        bootstrap = store.latest_bootstrap()
+        safe_until = bootstrap.end if bootstrap is not None else None
+        mapper = TransactionMapper(build_mapper(settings, spec), run.heartbeat_schema,
+                                   run.on_heartbeat)
+        schemas = {spec.source_schema, *route_schemas(spec)}
+        if run.heartbeat_schema:
+            schemas.add(run.heartbeat_schema)
+        open_source = run.open_source or (
+            lambda position: open_binlog(settings, position, schemas=schemas,
+                                         blocking=run.blocking, end=run.until)
+        )
+        options = StreamOptions(
+            limits=BatchLimits.from_settings(settings),
+            mapped_tables=mapped_tables(spec),
+            safe_until=safe_until if safe_until and start.position < safe_until else None,
+            until=run.until,
+            accept_ddl_at=run.accept_ddl_at,
+        )
+        pipeline = StreamPipeline(open_source=open_source, mapper=mapper, writer=writer,
+                                  options=options, observer=run.observer)
+        _record(store, run.observer, "catching_up", f"from {start.position}")
+        log.info("streaming", start=str(start.position),
+                 safe_until=str(options.safe_until) if options.safe_until else None)
+        try:
+            result = pipeline.run(start, stop=run.stop)
+        except AuroraSyncError as exc:
+            _halted(store, run.observer, exc)
+            raise
+        _record(store, run.observer, "stopped", f"at {result.checkpoint.position}"
+                if result.checkpoint else "")
+        return result
+    finally:
+        writer.close()
+        store.close()
+
+
+def _record(store: StateStore, observer: Observer, state: str, detail: str) -> None:
+    observer.state(state, detail)
+    with contextlib.suppress(AuroraSyncError):
+        store.write_state(state, detail)
+
+
+def _halted(store: StateStore, observer: Observer, exc: AuroraSyncError) -> None:
+    log.error("halted", reason=exc.reason, fix=exc.fix, **exc.context())
+    observer.state("halted", exc.reason)
+    with contextlib.suppress(AuroraSyncError):
+        store.write_state("halted", exc.reason, error=exc.describe(), fix=exc.fix)
+
