@@ -73,7 +73,7 @@ def paging_key(conn: pymysql.Connection[Any], schema: str, table: str,
 
 
 def describe(conn: pymysql.Connection[Any], spec: MappingSpec, schema: str, table: str,
-             target: TableRef, label: str) -> TableInfo:
+             *, target: TableRef, label: str) -> TableInfo:
     columns = tuple(str(r[0]) for r in _query(conn, _COLUMNS, (schema, table)))
     if not columns:
         raise BootstrapError("the table does not exist in the source", table=f"{schema}.{table}",
@@ -110,7 +110,7 @@ def copied_tables(conn: pymysql.Connection[Any], spec: MappingSpec,
                 + ", ".join(label for *_, label in wanted),
             )
         wanted = [w for w in wanted if w[3] in only]
-    return [describe(conn, spec, schema, table, target, label)
+    return [describe(conn, spec, schema, table, target=target, label=label)
             for schema, table, target, label in wanted]
 
 

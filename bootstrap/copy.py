@@ -68,6 +68,8 @@ class TaskOutcome:
     rows: int
     chunks: int
     done: bool
+    started: float  # time.monotonic()
+    ended: float
 
 
 def load_parents(conn: pymysql.Connection[Any], spec: MappingSpec, tables: Sequence[str],
@@ -118,6 +120,7 @@ class TaskCopier:
     def copy(self, task: CopyTask, progress: TableProgress, parents: ParentRows) -> TaskOutcome:
         """Copy ``task`` from where ``progress`` says, until done or asked to stop."""
         ctx, info = self.ctx, task.info
+        began = time.monotonic()
         prune = self._has_target_rows(task, progress.last_key)
         state = progress
         try:
@@ -133,8 +136,9 @@ class TaskCopier:
                 final = len(rows) < ctx.chunk_size
                 ops = self._map(task, rows, view.taken_at, parents, prune)
                 if prune:
-                    ops = self._prune(task, rows, state.last_key, None if final else last,
-                                      view.taken_at, parents) + ops
+                    ops = self._prune(task, rows, after=state.last_key,
+                                      upto=None if final else last, ts=view.taken_at,
+                                      parents=parents) + ops
                 state = TableProgress(ctx.run_id, task.name, last, state.rows_copied + len(rows),
                                       state.chunks + 1, final, progress.rows_estimated)
                 self.writer.apply(ops, None, state=[state])
@@ -143,7 +147,7 @@ class TaskCopier:
         finally:
             self.close()
         return TaskOutcome(task.name, state.rows_copied - progress.rows_copied,
-                           state.chunks - progress.chunks, state.done)
+                           state.chunks - progress.chunks, state.done, began, time.monotonic())
 
     @staticmethod
     def _key_index(columns: Sequence[str], key: Sequence[str]) -> tuple[int, ...]:
@@ -188,7 +192,7 @@ class TaskCopier:
         self.target.commit()
         return found
 
-    def _prune(self, task: CopyTask, rows: Sequence[tuple[Any, ...]],
+    def _prune(self, task: CopyTask, rows: Sequence[tuple[Any, ...]], *,
                after: Sequence[Any] | None, upto: Sequence[Any] | None, ts: datetime,
                parents: ParentRows) -> list[TargetOp]:
         """DELETEs of the target keys in ``(after, upto]`` the source chunk does not hold."""

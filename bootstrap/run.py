@@ -27,7 +27,7 @@ import pymysql
 
 from bootstrap import catalog
 from bootstrap.chunks import CopyTask, TableInfo, plan_slices, table_of, tasks_from_names
-from bootstrap.copy import CopyContext
+from bootstrap.copy import CopyContext, TaskOutcome
 from bootstrap.position import EndTracker, Method, capture_start
 from bootstrap.progress import Reporter, TableSummary, default_reporter
 from bootstrap.throttle import Limits, Override, Throttle
@@ -113,7 +113,7 @@ def _new_tasks(conn: pymysql.Connection[Any], infos: Sequence[TableInfo],
 
 
 def _plan(settings: Settings, spec: MappingSpec, source: pymysql.Connection[Any],
-          store: StateStore, only: Sequence[str] | None, force: bool,
+          store: StateStore, *, only: Sequence[str] | None, force: bool,
           workers: int) -> _Plan | BootstrapRun:
     """The run to do, or the finished run when a full bootstrap has nothing to do."""
     latest = store.latest_bootstrap()
@@ -121,7 +121,7 @@ def _plan(settings: Settings, spec: MappingSpec, source: pymysql.Connection[Any]
     if latest is not None and latest.state == "running":
         if wanted is None or sorted(latest.tables) == wanted:
             infos = catalog.copied_tables(source, spec, list(latest.tables))
-            return _resume(settings, source, store, latest, infos, workers)
+            return _resume(settings, source, store, run=latest, infos=infos, workers=workers)
         store.finish_bootstrap(latest.id, "abandoned", None)
     elif latest is not None and latest.state == "done" and wanted is None and not force:
         return latest
@@ -150,7 +150,7 @@ def _fresh(settings: Settings, source: pymysql.Connection[Any], run: BootstrapRu
     return _Plan(run, False, infos, tasks, progress)
 
 
-def _resume(settings: Settings, source: pymysql.Connection[Any], store: StateStore,
+def _resume(settings: Settings, source: pymysql.Connection[Any], store: StateStore, *,
             run: BootstrapRun, infos: list[TableInfo], workers: int) -> _Plan:
     recorded = {p.source_table: p for p in store.read_progress(run.id)}
     if not recorded:  # killed before its progress rows were written
@@ -168,9 +168,10 @@ def _resume(settings: Settings, source: pymysql.Connection[Any], store: StateSto
     return _Plan(run, True, infos, tasks, {t.name: recorded[t.name] for t in tasks})
 
 
-def _throttle(settings: Settings, reporter: Reporter) -> Throttle:
+def _throttle(settings: Settings, reporter: Reporter, stack: contextlib.ExitStack) -> Throttle:
     store = store_of(settings)
-    probe_conn = connect(settings.source)
+    stack.callback(store.close)
+    probe_conn = stack.enter_context(contextlib.closing(connect(settings.source)))
     lock = threading.Lock()
 
     def read_override() -> Override | None:
@@ -210,7 +211,8 @@ def _signals(throttle: Throttle, stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _summaries(plan: _Plan, store: StateStore, seconds: float) -> tuple[TableSummary, ...]:
+def _summaries(plan: _Plan, store: StateStore,
+               outcomes: Sequence[TaskOutcome]) -> tuple[TableSummary, ...]:
     final = {p.source_table: p for p in store.read_progress(plan.run.id)}
     out = []
     for info in plan.infos:
@@ -218,11 +220,14 @@ def _summaries(plan: _Plan, store: StateStore, seconds: float) -> tuple[TableSum
         rows = sum(final[n].rows_copied for n in names if n in final)
         before = sum(plan.progress[n].rows_copied for n in names)
         chunks = sum(final[n].chunks for n in names if n in final)
+        mine = [o for o in outcomes if o.name in names]
+        # wall time of the table in this process: its slices ran side by side
+        seconds = max(o.ended for o in mine) - min(o.started for o in mine) if mine else 0.0
         out.append(TableSummary(info.label, rows, chunks, before, seconds))
     return tuple(out)
 
 
-def _finish(settings: Settings, store: StateStore, source: pymysql.Connection[Any],
+def _finish(store: StateStore, source: pymysql.Connection[Any], *,
             run: BootstrapRun, ends: EndTracker, recopy: bool) -> tuple[Position, Position | None]:
     method: Method = "consistent_snapshot" if run.method == "consistent_snapshot" else "lockless"
     end = ends.end(source, method, run.start)
@@ -258,11 +263,11 @@ def run_bootstrap(
         source = stack.enter_context(contextlib.closing(connect(settings.source)))
         store = store_of(settings)
         stack.callback(store.close)
-        planned = _plan(settings, spec, source, store, tables, force, count)
+        planned = _plan(settings, spec, source, store, only=tables, force=force, workers=count)
         if isinstance(planned, BootstrapRun):
             return _already_done(store, planned, started)
         reporter = reporter or default_reporter()
-        throttle = _throttle(settings, reporter)
+        throttle = _throttle(settings, reporter, stack)
         ends = EndTracker()
         ctx = CopyContext(
             spec=spec, run_id=planned.run.id,
@@ -282,12 +287,13 @@ def run_bootstrap(
             try:
                 run_workers(settings, ctx, scheduler, count)
             finally:
-                reporter.finish(_summaries(planned, store, time.monotonic() - started))
+                reporter.finish(_summaries(planned, store, scheduler.outcomes))
         _check_complete(scheduler, planned)
-        end, set_to = _finish(settings, store, source, planned.run, ends, tables is not None)
+        end, set_to = _finish(store, source, run=planned.run, ends=ends,
+                              recopy=tables is not None)
         return BootstrapResult(
             run_id=planned.run.id, method=planned.run.method, start=planned.run.start, end=end,
-            tables=_summaries(planned, store, time.monotonic() - started),
+            tables=_summaries(planned, store, scheduler.outcomes),
             resumed=planned.resumed, skipped=False, checkpoint=set_to,
             seconds=time.monotonic() - started,
         )

@@ -8,6 +8,8 @@ else is a defect: a one-line message, exit 1, and the traceback only at debug le
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -15,12 +17,18 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
+from bootstrap.run import run_bootstrap
 from sync import checksums as checksum_job
 from sync import preflight, schema
+from sync.checks import CheckResult, Status
+from sync.daemon import refuse_after_cutover, serve
 from sync.errors import AuroraSyncError
 from sync.logging import configure_logging
+from sync.mapping import preflight as mapping_preflight
+from sync.model import Position
 from sync.monitor import render
 from sync.monitor import status as monitor_status
+from sync.pipeline import StreamResult
 from sync.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -85,12 +93,20 @@ def init(
 @app.command()
 def check(ctx: typer.Context) -> None:
     """Preflight: binlog settings, privileges, TLS and schemas of the source and the target."""
-    results = run(ctx, preflight.run_checks)
+    def checks(settings: Settings) -> list[CheckResult]:
+        # A mapping file that does not load is a configuration error (exit 2) before anything.
+        spec = mapping_preflight.load_spec(settings)
+        results = preflight.run_checks(settings)
+        return results + list(mapping_preflight.mapping_results(settings, spec))
+
+    results = run(ctx, checks)
     typer.echo(preflight.render(results))
     if preflight.failed(results):
         typer.echo("preflight failed: fix the ✗ lines above and run aurora-sync check again",
                    err=True)
-        raise typer.Exit(1)
+        mapping_failed = any(mapping_preflight.is_mapping_failure(r) for r in results
+                             if r.status is Status.FAIL)
+        raise typer.Exit(2 if mapping_failed else 1)
 
 
 @app.command()
@@ -152,8 +168,6 @@ def bootstrap(
 ) -> None:
     """Copy aurora into the service databases (resumes a killed run), then record where the
     stream starts and until where it replays in safe mode."""
-    from bootstrap.run import run_bootstrap
-
     names = [n.strip() for item in tables or [] for n in item.split(",") if n.strip()]
     result = run(ctx, lambda s: run_bootstrap(s, tables=names or None, workers=workers,
                                               force=force))
@@ -163,3 +177,59 @@ def bootstrap(
     typer.echo(f"bootstrap run {result.run_id} ({result.method}): {result.rows:,} rows in "
                f"{result.seconds:.1f}s; stream from {result.start}, safe mode until "
                f"{result.safe_until}")
+
+
+def _position(text: str | None, option: str) -> Position | None:
+    if text is None:
+        return None
+    file, sep, pos = text.rpartition(":")
+    if not sep or not file or not pos.isdigit():
+        raise typer.BadParameter(f"{text!r} is not FILE:POSITION (e.g. binlog.000042:1337)",
+                                 param_hint=option)
+    return Position(file, int(pos))
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT finish the open batch and stop: the checkpoint is committed."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        structlog.get_logger("aurora_sync.cli").info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+@app.command("run")
+def run_daemon(
+    ctx: typer.Context,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Stop once FILE:POSITION is applied.")
+    ] = None,
+    accept_ddl: Annotated[
+        str | None,
+        typer.Option("--accept-ddl", help="Continue past the schema change at FILE:POSITION "
+                     "that halted the stream (after updating the mapping and the targets)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into the service databases even after a "
+                           "cutover handed them to the services.")
+    ] = False,
+) -> None:
+    """The daemon: bootstrap when no finished bootstrap exists, then stream aurora's binlog
+    into the service databases; serves /metrics, /healthz and /status."""
+    stop_at = _position(until, "--until")
+    accept_at = _position(accept_ddl, "--accept-ddl")
+    stop = _stop_on_signals()
+
+    def action(settings: Settings) -> StreamResult:
+        refuse_after_cutover(settings, force=force)
+        run_bootstrap(settings, stop=stop)
+        return serve(settings, until=stop_at, stop=stop, accept_ddl_at=accept_at)
+
+    result = run(ctx, action)
+    position = result.checkpoint.position if result.checkpoint else "nothing applied"
+    typer.echo(f"stopped ({result.stopped_by}) at {position}: {result.transactions:,} "
+               f"transactions in {result.batches:,} batches, {result.reconnects} reconnects")

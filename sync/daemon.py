@@ -18,14 +18,20 @@ import structlog
 
 from sync.apply.batcher import BatchLimits
 from sync.apply.writer import SqlTargetWriter
+from sync.checksums import ChecksumJob, ChecksumOptions
 from sync.db import connect
 from sync.errors import AuroraSyncError, ConfigError
 from sync.mapping.catalog import read_primary_keys
 from sync.mapping.engine import Mapper
 from sync.mapping.lookups import LookupState
-from sync.mapping.resolve import load_mapping
+from sync.mapping.resolve import load_spec
 from sync.mapping.spec import MappingSpec
 from sync.model import Position, Row, SourceTransaction, TargetOp
+from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table
+from sync.monitor.http import MonitorServer
+from sync.monitor.metrics import Metrics
+from sync.monitor.scheduler import GapSampler, build_scheduler
+from sync.monitor.status import DaemonStatus
 from sync.pipeline import (
     EventSource,
     NullObserver,
@@ -65,10 +71,6 @@ class TransactionMapper:
         written = row.get("ts")
         if self.on_heartbeat is not None and isinstance(written, datetime):
             self.on_heartbeat(written, commit_ts)
-
-
-def load_spec(settings: Settings) -> MappingSpec:
-    return load_mapping(settings.mapping_file, source_schema=settings.source_db)
 
 
 def rebuild_lookups(settings: Settings, spec: MappingSpec) -> LookupState:
@@ -112,7 +114,7 @@ class StreamRun:
     stop: threading.Event = field(default_factory=threading.Event)
     accept_ddl_at: Position | None = None
     observer: Observer = field(default_factory=NullObserver)
-    heartbeat_schema: str | None = "aurora_sync_heartbeat"
+    heartbeat_schema: str | None = None
     on_heartbeat: Callable[[datetime, datetime], None] | None = None
     open_source: Callable[[Position], EventSource] | None = None
     blocking: bool = True
@@ -167,6 +169,22 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
         store.close()
 
 
+def refuse_after_cutover(settings: Settings, *, force: bool) -> None:
+    """After a cutover the services own their databases: writing there needs --force."""
+    store = StateStore(lambda: connect(settings.target), settings.state_db, settings.pipeline)
+    try:
+        state = store.read_state()
+    finally:
+        store.close()
+    if state is not None and state.state == "cut_over" and not force:
+        raise ConfigError(
+            "the cutover handed the service databases to the services; aurora-sync will not "
+            "write into them again",
+            fix="to move aurora again after a rollback, run with --force (it bootstraps and "
+            "streams over what the services wrote)",
+        )
+
+
 def _record(store: StateStore, observer: Observer, state: str, detail: str) -> None:
     observer.state(state, detail)
     with contextlib.suppress(AuroraSyncError):
@@ -175,7 +193,53 @@ def _record(store: StateStore, observer: Observer, state: str, detail: str) -> N
 
 def _halted(store: StateStore, observer: Observer, exc: AuroraSyncError) -> None:
     log.error("halted", reason=exc.reason, fix=exc.fix, **exc.context())
+    observer.error(type(exc).__name__)
     observer.state("halted", exc.reason)
     with contextlib.suppress(AuroraSyncError):
         store.write_state("halted", exc.reason, error=exc.describe(), fix=exc.fix)
 
+
+
+def serve(
+    settings: Settings,
+    *,
+    until: Position | None = None,
+    stop: threading.Event | None = None,
+    accept_ddl_at: Position | None = None,
+) -> StreamResult:
+    """The daemon after bootstrap: monitor endpoint, scheduled jobs and the stream."""
+    stop = stop or threading.Event()
+    with contextlib.closing(connect(settings.source)) as conn:
+        heartbeat_table = ensure_heartbeat_table(conn, settings.heartbeat_schema)
+    metrics = Metrics.for_settings(settings, heartbeat_table=heartbeat_table)
+    store = StateStore(lambda: connect(settings.target), settings.state_db, settings.pipeline)
+    gap = GapSampler(lambda: connect(settings.source), metrics)
+    with contextlib.ExitStack() as stack:
+        stack.callback(store.close)
+        stack.callback(gap.close)
+        server = MonitorServer(settings.http_addr, metrics,
+                               status=DaemonStatus(settings, metrics.live)).start()
+        stack.callback(server.stop)
+        log.info("monitor listening", url=server.url)
+        scheduler = build_scheduler(
+            settings,
+            metrics=metrics,
+            heartbeat=HeartbeatWriter(lambda: connect(settings.source),
+                                      settings.heartbeat_schema) if heartbeat_table else None,
+            gap=gap,
+            checksums=ChecksumJob(lambda: connect(settings.target, settings.file_db),
+                                  settings.file_db,
+                                  ChecksumOptions(storage_root=settings.storage_root,
+                                                  rate=settings.checksum_rate),
+                                  stop=stop, on_backlog=metrics.checksum_backlog)
+            if settings.checksum_job else None,
+            on_caught_up=lambda: _record(store, metrics, "streaming", "caught up"),
+        )
+        scheduler.start()
+        stack.callback(scheduler.shutdown, wait=True)
+        return stream(settings, StreamRun(
+            until=until, stop=stop, accept_ddl_at=accept_ddl_at, observer=metrics,
+            heartbeat_schema=settings.heartbeat_schema if heartbeat_table else None,
+            on_heartbeat=metrics.source_heartbeat,
+        ))
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack re-raises

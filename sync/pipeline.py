@@ -49,14 +49,23 @@ class ChangeMapper(Protocol):
 class Observer(Protocol):
     """Receives what the loop does, for metrics and status. Every method must be cheap."""
 
+    def resumed(self, checkpoint: Checkpoint) -> None: ...
+
     def batch_applied(self, result: ApplyResult, transactions: int, end: Checkpoint) -> None: ...
 
     def heartbeat(self, event: Heartbeat) -> None: ...
 
     def state(self, name: str, detail: str = "") -> None: ...
 
+    def retried(self, kind: str, count: int = 1) -> None: ...
+
+    def error(self, kind: str) -> None: ...
+
 
 class NullObserver:
+    def resumed(self, checkpoint: Checkpoint) -> None:
+        pass
+
     def batch_applied(self, result: ApplyResult, transactions: int, end: Checkpoint) -> None:
         pass
 
@@ -64,6 +73,12 @@ class NullObserver:
         pass
 
     def state(self, name: str, detail: str = "") -> None:
+        pass
+
+    def retried(self, kind: str, count: int = 1) -> None:
+        pass
+
+    def error(self, kind: str) -> None:
         pass
 
 
@@ -128,6 +143,7 @@ class StreamPipeline:
         """Stream from ``start`` until ``until``, the stop event or an error."""
         stop = stop or threading.Event()
         self._last_applied = start
+        self._observer.resumed(start)
         result = StreamResult(checkpoint=start)
         delay = 0.5
         while True:
@@ -139,6 +155,7 @@ class StreamPipeline:
                 # Apply what is held; reopen where the target says we are.
                 self._flush(result)
                 result.reconnects += 1
+                self._observer.retried("source_reconnect")
                 log.warning("source connection lost; reconnecting", reason=exc.reason,
                             position=str(self._last_applied.position), delay_s=delay)
                 self._observer.state("catching_up", "reconnecting to the source")

@@ -125,10 +125,16 @@ class Settings(BaseSettings):
     )
     # Operations.
     health_max_lag: float = Field(10.0, gt=0, validation_alias=_env("AURORA_SYNC_HEALTH_MAX_LAG"))
+    heartbeat_schema: str = Field(
+        "aurora_sync_heartbeat", validation_alias=_env("AURORA_SYNC_HEARTBEAT_SCHEMA")
+    )
     heartbeat_interval: float = Field(
         1.0, gt=0, validation_alias=_env("AURORA_SYNC_HEARTBEAT_INTERVAL")
     )
     storage_root: Path | None = Field(None, validation_alias=_env("AURORA_SYNC_STORAGE_ROOT"))
+    # Fetching file URLs reaches outside hosts: the daemon does it only when asked.
+    checksum_job: bool = Field(False, validation_alias=_env("AURORA_SYNC_CHECKSUM_JOB"))
+    checksum_rate: float = Field(10.0, ge=0, validation_alias=_env("AURORA_SYNC_CHECKSUM_RATE"))
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", validation_alias=_env("AURORA_SYNC_LOG_FORMAT")
     )

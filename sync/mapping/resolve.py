@@ -23,6 +23,7 @@ from sync.mapping.spec import (
     TargetTable,
 )
 from sync.model import TableRef
+from sync.settings import Settings
 
 
 class _Resolver:
@@ -366,4 +367,9 @@ def load_mapping(path: Path, *, source_schema: str) -> MappingSpec:
     return resolve(path, read_mapping_file(path), source_schema=source_schema)
 
 
-__all__ = ["load_mapping", "resolve"]
+__all__ = ["load_mapping", "load_spec", "resolve"]
+
+
+def load_spec(settings: Settings) -> MappingSpec:
+    """The mapping named by the settings, for the source database they name."""
+    return load_mapping(settings.mapping_file, source_schema=settings.source_db)

@@ -8,6 +8,7 @@ globals: two daemons in one test process do not mix). The pipeline calls the
 ``batch_applied``               the apply loop, after each committed target transaction
 ``heartbeat``                   the apply loop, on a replication heartbeat (idle source)
 ``state``                       whoever changes the pipeline state (bootstrap, stream, halt)
+``resumed``                     the daemon, with the checkpoint the stream starts from
 ``source_heartbeat``            the apply loop, for a heartbeat-table row (measured lag)
 ``error`` / ``retried``         the daemon, on an error by kind / a retry not in ApplyResult
 ``gap_sampled``                 the scheduler's gap job
@@ -232,6 +233,13 @@ class Metrics:
         ``on_heartbeat``). The measure uses ``ts``: microseconds, and the daemon's own clock;
         ``commit_ts`` (whole seconds, the source's clock) is not needed for it."""
         self._lag_hist.observe(self.lag.heartbeat_row(ts))
+
+    def resumed(self, checkpoint: Checkpoint) -> None:
+        """The stream starts at ``checkpoint``: the gap is measured from there until the
+        first batch is applied."""
+        with self._lock:
+            if self._applied is None or checkpoint.position > self._applied:
+                self._applied = checkpoint.position
 
     def use_heartbeat_table(self, enabled: bool) -> None:
         self.lag.use_heartbeat_table(enabled)

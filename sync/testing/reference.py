@@ -85,10 +85,10 @@ def _fraction_variants(value: datetime | timedelta | time, digits: int) -> list[
 
 def same(expected: Any, actual: Any, precision: int | None = None) -> bool:
     """Whether a target value equals the mapped value, after the module's normalisations."""
-    if expected == actual and type(expected) is not bool or expected is actual:
+    if isinstance(expected, bool) and not isinstance(actual, bool):
+        return isinstance(actual, int) and int(expected) == actual
+    if expected == actual:
         return True
-    if isinstance(expected, bool) and isinstance(actual, int):
-        return int(expected) == actual
     if isinstance(expected, float) and isinstance(actual, Decimal):
         return Decimal(str(expected)) == actual
     if precision is not None and isinstance(expected, datetime | timedelta | time):

@@ -44,7 +44,7 @@ def test_killed_three_times_then_finishes_exact(source_server: LocalServer,
     make_aurora(source_server)
     for name in ("bs_gateway", "bs_syllabus", "bs_subject", "bs_file", "bs_config", "bs_state"):
         target_server.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    # Slow enough (3,000 rows/s, 500-row chunks: about 10 s) for kills to land in the middle of tables.
+    # Slow enough (3,000 rows/s, 500-row chunks: about 10 s) for kills to land mid-table.
     env = {**os.environ, **env_for(source_server, target_server,
                                    AURORA_SYNC_CHUNK_SIZE="500",
                                    AURORA_SYNC_MAX_ROWS_PER_SECOND="3000")}

@@ -13,8 +13,8 @@ from sync.dev.localdb import LocalServer
 from sync.mapping.resolve import load_mapping
 from sync.mapping.spec import MappingSpec
 from sync.settings import Settings, load_settings
-from sync.testing.reference import diff_targets, expected_state
 from sync.testing.memtarget import MemoryTarget
+from sync.testing.reference import diff_targets, expected_state
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "config" / "mapping.yaml"
@@ -27,7 +27,7 @@ ENV_NAMES = {"GATEWAY_DB_NAME": "bs_gateway", "SYLLABUS_DB_NAME": "bs_syllabus",
 
 
 def make_aurora(source: LocalServer, rows: int = 30_000, database: str = AURORA) -> None:
-    generate(lambda: source.connect(), database=database, users=users_for_rows(rows), seed=7,
+    generate(source.connect, database=database, users=users_for_rows(rows), seed=7,
              create=True, drop=True)
 
 

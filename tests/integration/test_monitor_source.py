@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from sync.db import connect
 from sync.dev.localdb import LocalServer
-from sync.model import SourceTransaction
+from sync.model import Checkpoint, SourceTransaction
 from sync.monitor.health import HealthPolicy
 from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table, heartbeat_ts
 from sync.monitor.lag import position_gap, sample_gap
@@ -23,7 +23,6 @@ from sync.monitor.metrics import Metrics
 from sync.monitor.scheduler import GapSampler, build_scheduler
 from sync.settings import Settings, load_settings
 from sync.source.binlog import open_binlog
-from sync.source.events import Heartbeat
 from sync.source.position import current_position
 
 pytestmark = pytest.mark.integration
@@ -149,7 +148,7 @@ def test_scheduler_writes_heartbeats_and_samples_the_gap(
     settings = settings_for(source)
     metrics = Metrics.for_settings(settings, heartbeat_table=True)
     applied = current_position(admin)
-    metrics.heartbeat(Heartbeat(applied, applied))
+    metrics.resumed(Checkpoint(applied))
     writer = HeartbeatWriter(lambda: connect(settings.source), HB)
     gap = GapSampler(lambda: connect(settings.source), metrics)
     scheduler = build_scheduler(settings, metrics=metrics, heartbeat=writer, gap=gap,

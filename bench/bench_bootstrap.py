@@ -1,0 +1,122 @@
+"""Bootstrap copy speed against `mysqldump --single-transaction aurora | mysql`, same data,
+same servers, in one run; and the bootstrap's peak memory.
+
+Two throwaway MariaDB servers (source and target) are started, aurora is filled with about
+``--rows`` rows (sync.dev.generate), then for each worker count the targets are emptied and
+``aurora-sync``'s bootstrap runs in a child process (its peak RSS is the child's
+``ru_maxrss``); the baseline dumps aurora and loads it unchanged into an empty database on
+the target server. Ratio = bootstrap rows/s over dump|load rows/s (goal >= 1.0 while
+transforming)::
+
+    python bench/bench_bootstrap.py --rows 1000000 --workers 1,2,4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sync import schema
+from sync.dev.generate import generate, users_for_rows
+from sync.dev.localdb import LocalServer, start_server
+from sync.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASES = ("gateway_db", "syllabus_db", "subject_db", "file_db", "config_db", "aurora_sync")
+
+CHILD = """
+import json, resource, sys, time
+from bootstrap.progress import NullReporter
+from bootstrap.run import run_bootstrap
+from sync.settings import load_settings
+settings = load_settings(env_file=None, **json.loads(sys.argv[1]))
+started = time.perf_counter()
+result = run_bootstrap(settings, workers=int(sys.argv[2]), reporter=NullReporter())
+print(json.dumps({"rows": result.rows, "seconds": time.perf_counter() - started,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _tool(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise SystemExit(f"none of {names} is installed")
+
+
+def dump_and_load(source: LocalServer, target: LocalServer) -> float:
+    """Seconds for mysqldump --single-transaction aurora | mysql into an empty database."""
+    target.execute("DROP DATABASE IF EXISTS dump_copy")
+    target.execute("CREATE DATABASE dump_copy")
+    env = {**os.environ, "MYSQL_PWD": source.password}
+    common = ["--no-defaults", "-h", "127.0.0.1", "-u", source.user]
+    dump_cmd = [_tool("mariadb-dump", "mysqldump"), *common, "-P", str(source.port),
+                "--single-transaction", "aurora"]
+    load_cmd = [_tool("mariadb", "mysql"), *common, "-P", str(target.port), "dump_copy"]
+    started = time.perf_counter()
+    dump = subprocess.Popen(dump_cmd, stdout=subprocess.PIPE, env=env)
+    load = subprocess.run(load_cmd, stdin=dump.stdout, env=env, check=True)
+    dump.wait()
+    if dump.returncode != 0 or load.returncode != 0:
+        raise SystemExit("mysqldump | mysql failed")
+    return time.perf_counter() - started
+
+
+def bootstrap_once(source: LocalServer, target: LocalServer, workers: int,
+                   chunk_size: int) -> dict[str, float]:
+    values = {
+        "source_host": "127.0.0.1", "source_port": source.port, "source_user": source.user,
+        "source_password": source.password, "target_host": "127.0.0.1",
+        "target_port": target.port, "target_user": target.user,
+        "target_password": target.password, "mapping_file": str(ROOT / "config/mapping.yaml"),
+        "chunk_size": chunk_size, "log_level": "warning",
+    }
+    for name in DATABASES:
+        target.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    schema.init_target(load_settings(env_file=None, **values))
+    child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(values), str(workers)],
+                           capture_output=True, text=True, check=True, cwd=ROOT)
+    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--chunk-size", type=int, default=5000)
+    args = parser.parse_args()
+    source = start_server("bench-src", server_id=901)
+    target = start_server("bench-tgt", server_id=902)
+    try:
+        stats = generate(source.connect, database="aurora", users=users_for_rows(args.rows),
+                         seed=1, create=True)
+        rows = stats.total_rows
+        print(f"aurora: {rows:,} rows {stats.rows}")
+        dump_seconds = dump_and_load(source, target)
+        dump_rate = rows / dump_seconds
+        print(f"mysqldump --single-transaction | mysql: {dump_seconds:.1f}s, "
+              f"{dump_rate:,.0f} rows/s")
+        for workers in (int(w) for w in args.workers.split(",")):
+            run = bootstrap_once(source, target, workers, args.chunk_size)
+            rate = run["rows"] / run["seconds"]
+            print(f"bootstrap workers={workers} chunk={args.chunk_size}: {run['rows']:,.0f} "
+                  f"rows in {run['seconds']:.1f}s, {rate:,.0f} rows/s, ratio "
+                  f"{rate / dump_rate:.2f}x, peak RSS {run['rss_mb']:.0f} MB")
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"largest child process peak RSS (any bootstrap run): {children:.0f} MB")
+    finally:
+        source.stop()
+        target.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
