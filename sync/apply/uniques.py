@@ -8,32 +8,39 @@ the replayed events, and a row may hold a unique value it acquired after the rep
 That row is rewritten with its full image by a later event of the window, so deleting it
 first is safe, and is what TiDB DM's safe mode achieves with ``REPLACE``.
 
-So in safe mode every multi-row upsert on a table with unique secondary keys is preceded, in
-the same transaction, by one ``DELETE`` per key::
+Which rows must go, for one multi-row upsert (rows applied in order): the rows the statement
+has already written hold their source values of that moment, which are unique; so a clash
+can only be with a row the statement has not reached yet. A row holding value ``v`` is
+deleted when an upsert of the statement writes ``v`` before the row's own first upsert (or
+the row has none). Deciding that takes the statement's order, so the writer reads the
+holders of the statement's values (one index lookup per value), decides here, and deletes
+them by primary key, all in the batch's transaction::
 
-    DELETE FROM t WHERE email IN ('a','b') AND NOT ((id, email) IN ((1,'a'),(2,'b')))
+    SELECT `id`, `email` FROM t WHERE `email` IN ('a','b')
+    DELETE FROM t WHERE `id` IN (7)
 
-which removes the rows holding one of the statement's values under another (key, value)
-pairing than the statement writes. Rows of the statement itself may go too (a row holding a
-value another row of the statement takes): the statement inserts them again from their full
-image. Comparisons use the columns' collations, as the unique index does; NULLs never clash.
+The server decides which rows hold a value (by the columns' collations, as the unique index
+does); matching those rows back to the statement's upserts is done here, exactly and again
+with case and trailing spaces ignored, taking the earlier position. A rough match errs on
+the safe side: an extra delete of a row the statement writes anyway (it is inserted again
+from its full image, with its insert-only columns as the upsert has them), or a kept row
+whose clash the key guard still refuses. NULLs never clash.
 
-A unique key the pre-delete cannot decide from the statement alone is left to the key guard
-(a clash still halts): prefix and expression keys, keys with a column the statement does
-not write on update, or that a reset writes. Keys that contain the whole primary key are
-skipped: no other row can clash on them.
+A unique key the statement alone cannot decide is left to the key guard (a clash still
+halts): prefix and expression keys, keys with a column the upsert does not write on update,
+or that a reset writes. Keys holding the whole primary key are skipped: no other row can
+clash on them. Tables without unique secondary keys cost nothing beyond one catalog read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from sync.apply.sql import UPSERT, Resolve, Statement, literal, quote, table_name
-from sync.model import Upsert
-
-CLASH_DELETE: Final = "clash_delete"
+from sync.apply.sql import Resolve, Statement, delete_head, key_tuple_sql, quote, table_name
+from sync.model import Delete, Key, Upsert
 
 _UNIQUE_KEYS_SQL: Final = (
     "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS "
@@ -69,32 +76,6 @@ def read_unique_keys(cur: Cursor, schema: str, table: str) -> tuple[UniqueKey, .
     return tuple(UniqueKey(n, tuple(c), whole[n]) for n, c in columns.items())
 
 
-class UniqueKeyCache:
-    """Unique secondary keys per physical table, read once per writer."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, str], tuple[UniqueKey, ...]] = {}
-
-    def keys(self, cur: Cursor, schema: str, table: str) -> tuple[UniqueKey, ...]:
-        found = self._known.get((schema, table))
-        if found is None:
-            found = self._known[(schema, table)] = read_unique_keys(cur, schema, table)
-        return found
-
-    def with_clash_deletes(
-        self, cur: Cursor, statements: Sequence[Statement], resolve: Resolve
-    ) -> list[Statement]:
-        """``statements`` with each upsert preceded by its :func:`clash_deletes`."""
-        out: list[Statement] = []
-        for statement in statements:
-            if statement.kind == UPSERT:
-                ref = statement.target
-                keys = self.keys(cur, resolve(ref.database), ref.table)
-                out.extend(clash_deletes(statement, keys, resolve))
-            out.append(statement)
-        return out
-
-
 def decidable(key: UniqueKey, op: Upsert) -> bool:
     """Whether the rows ``key`` may clash on follow from ``op``'s row alone."""
     written = set(op.update_columns) | set(op.key_columns)
@@ -106,60 +87,106 @@ def decidable(key: UniqueKey, op: Upsert) -> bool:
     )
 
 
-def clash_deletes(
-    statement: Statement, keys: Iterable[UniqueKey], resolve: Resolve
-) -> list[Statement]:
-    """The ``DELETE``s that free ``statement``'s unique values held under other keys."""
-    ops = [op for op in statement.ops if isinstance(op, Upsert)]
-    if not ops:
-        return []
-    out: list[Statement] = []
-    for key in keys:
-        if decidable(key, ops[0]):
-            sql = _clash_delete_sql(ops, key, resolve)
-            if sql is not None:
-                out.append(Statement(sql, statement.target, CLASH_DELETE, ()))
-    return out
+# --- the statements, pure ----------------------------------------------------------------
 
 
-def _clash_delete_sql(ops: Sequence[Upsert], key: UniqueKey, resolve: Resolve) -> str | None:
-    values: dict[str, None] = {}
-    pairs: dict[str, None] = {}
-    for op in ops:
-        value = tuple(op.row[c] for c in key.columns)
-        # A NULL anywhere in the value clashes with nothing; in the NOT IN list it would
-        # turn the whole test NULL and keep rows that must go.
-        if any(v is None for v in value):
-            continue
-        values[_tuple(value)] = None
-        pairs[_tuple((*op.key, *value))] = None
-    if not values:
-        return None
-    target = _tuple_of_columns(key.columns)
-    paired = _tuple_of_columns((*ops[0].key_columns, *key.columns))
-    return (
-        f"DELETE FROM {table_name(ops[0].target, resolve)} "
-        f"WHERE {target} IN ({','.join(values)}) AND NOT ({paired} IN ({','.join(pairs)}))"
-    )
+def _value(op: Upsert, key: UniqueKey) -> tuple[Any, ...] | None:
+    value = tuple(op.row[c] for c in key.columns)
+    return None if any(v is None for v in value) else value
 
 
-def _tuple(values: Sequence[Any]) -> str:
-    if len(values) == 1:
-        return literal(values[0])
-    return "(" + ",".join(map(literal, values)) + ")"
-
-
-def _tuple_of_columns(columns: Sequence[str]) -> str:
+def _columns(columns: Sequence[str]) -> str:
     if len(columns) == 1:
         return quote(columns[0])
     return "(" + ", ".join(map(quote, columns)) + ")"
 
 
+def holders_sql(ops: Sequence[Upsert], key: UniqueKey, resolve: Resolve) -> str | None:
+    """The ``SELECT`` of the rows holding one of ``ops``' values of ``key``: primary key
+    columns, then ``key``'s columns. None when every value has a NULL."""
+    values = dict.fromkeys(key_tuple_sql(v) for op in ops if (v := _value(op, key)))
+    if not values:
+        return None
+    first = ops[0]
+    return (
+        f"SELECT {', '.join(map(quote, (*first.key_columns, *key.columns)))} "
+        f"FROM {table_name(first.target, resolve)} "
+        f"WHERE {_columns(key.columns)} IN ({','.join(values)})"
+    )
+
+
+def _loose(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.casefold().rstrip(" ") if isinstance(v, str) else v for v in value)
+
+
+def doomed(ops: Sequence[Upsert], key: UniqueKey, holders: Iterable[Sequence[Any]]) -> list[Key]:
+    """The primary keys among ``holders`` (rows of :func:`holders_sql`) that ``ops``,
+    applied in order, would clash with: a row goes when an upsert writes its value before
+    the row's own first upsert. A value matched to no upsert counts as written first."""
+    first: dict[Key, int] = {}
+    written: dict[tuple[Any, ...], int] = {}
+    for at, op in enumerate(ops):
+        first.setdefault(op.key, at)
+        value = _value(op, key)
+        if value is not None:
+            written.setdefault(value, at)
+            written.setdefault(_loose(value), at)
+    width = len(ops[0].key_columns)
+    out: list[Key] = []
+    for row in holders:
+        pk, value = tuple(row[:width]), tuple(row[width:])
+        own = first.get(pk, math.inf)
+        taken = min(written.get(value, math.inf), written.get(_loose(value), math.inf))
+        if taken < own or taken == math.inf:
+            out.append(pk)
+    return list(dict.fromkeys(out))
+
+
+def delete_keys_sql(op: Upsert, keys: Sequence[Key], resolve: Resolve) -> str:
+    """``DELETE`` of the rows of ``op``'s table with ``keys``."""
+    head = delete_head(Delete(op.target, op.key_columns, keys[0]), resolve)
+    return head + ",".join(map(key_tuple_sql, keys)) + ")"
+
+
+# --- against the target ------------------------------------------------------------------
+
+
+class UniqueValues:
+    """Frees unique values for upserts; knows each table's unique keys after one read."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], tuple[UniqueKey, ...]] = {}
+
+    def keys(self, cur: Cursor, schema: str, table: str) -> tuple[UniqueKey, ...]:
+        found = self._known.get((schema, table))
+        if found is None:
+            found = self._known[(schema, table)] = read_unique_keys(cur, schema, table)
+        return found
+
+    def free(self, cur: Cursor, statement: Statement, resolve: Resolve) -> Mapping[str, int]:
+        """Delete the rows ``statement``'s upserts would clash with; rows deleted per key."""
+        ops = [op for op in statement.ops if isinstance(op, Upsert)]
+        if not ops:
+            return {}
+        ref = statement.target
+        deleted: dict[str, int] = {}
+        for key in self.keys(cur, resolve(ref.database), ref.table):
+            select = holders_sql(ops, key, resolve) if decidable(key, ops[0]) else None
+            if select is None:
+                continue
+            cur.execute(select)
+            keys = doomed(ops, key, cur.fetchall())
+            if keys:
+                deleted[key.name] = cur.execute(delete_keys_sql(ops[0], keys, resolve))
+        return deleted
+
+
 __all__ = [
-    "CLASH_DELETE",
     "UniqueKey",
-    "UniqueKeyCache",
-    "clash_deletes",
+    "UniqueValues",
     "decidable",
+    "delete_keys_sql",
+    "doomed",
+    "holders_sql",
     "read_unique_keys",
 ]

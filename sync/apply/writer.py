@@ -12,8 +12,8 @@ in memory. Either the whole batch commits with its checkpoint, or nothing does:
   the state database and skipped instead.
 
 With ``safe_mode`` (replaying a bootstrap's window over targets that may be ahead of it),
-each upsert on a table with unique secondary keys first deletes the rows that hold its
-unique values under other keys (:mod:`sync.apply.uniques`), in the same transaction.
+each upsert statement on a table with unique secondary keys first deletes, in the same
+transaction, the rows it would clash with on them (:mod:`sync.apply.uniques`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import structlog
 from sync.apply import retry
 from sync.apply.batcher import StatementLimits, plan
 from sync.apply.sql import UPSERT, Statement, single_statement
-from sync.apply.uniques import CLASH_DELETE, UniqueKeyCache
+from sync.apply.uniques import UniqueValues
 from sync.db import connect_error, connection_kwargs, error_code
 from sync.errors import ApplyError, RetryableApplyError
 from sync.model import Checkpoint, Delete, Position, TargetOp, Upsert
@@ -119,7 +119,7 @@ class SqlTargetWriter:
         self._policy = policy or retry.RetryPolicy(max_seconds=settings.retry_max_seconds)
         self._limits = limits or StatementLimits(max_rows=settings.batch_max_rows)
         self._conn: pymysql.Connection[Any] | None = None
-        self._uniques = UniqueKeyCache()
+        self._uniques = UniqueValues()
         self.is_tidb = False
 
     def _default_connect(self) -> pymysql.Connection[Any]:
@@ -138,22 +138,21 @@ class SqlTargetWriter:
     ) -> ApplyResult:
         started = time.monotonic()
         where = position or (checkpoint.position if checkpoint else None)
-        statements = executed = plan(ops, self._settings.database, self._limits)
+        statements = plan(ops, self._settings.database, self._limits)
         writes = list(state)
         if checkpoint is not None:
             writes.append(CheckpointWrite(self._settings.pipeline, checkpoint))
         tries = 0
 
         def attempt() -> list[DeadLetter]:
-            nonlocal tries, executed
+            nonlocal tries
             tries += 1
-            executed = self._with_clash_deletes(statements) if safe_mode else statements
-            return self._attempt(executed, writes, where)
+            return self._attempt(statements, writes, where, safe_mode)
 
         dead = self._with_retry(attempt, where)
         return ApplyResult(
             rows=self._counts(statements),
-            statements=len(executed),
+            statements=len(statements),
             seconds=time.monotonic() - started,
             retries=tries - 1,
             dead_letters=tuple(dead),
@@ -198,28 +197,20 @@ class SqlTargetWriter:
                 position=where,
             ) from None
 
-    def _with_clash_deletes(self, statements: list[Statement]) -> list[Statement]:
-        conn = self._connection()
-        try:
-            with conn.cursor() as cur:
-                return self._uniques.with_clash_deletes(cur, statements, self._settings.database)
-        except pymysql.MySQLError as exc:
-            self._on_error(exc)
-            raise self._error(exc, None, None, None) from None
-
     def _attempt(
-        self, statements: list[Statement], writes: list[StateWrite], where: Position | None
+        self, statements: list[Statement], writes: list[StateWrite], where: Position | None,
+        safe_mode: bool,
     ) -> list[DeadLetter]:
         conn = self._connection()
         dead: list[DeadLetter] = []
         while True:
             try:
-                self._execute(conn, statements, [*writes, *dead])
+                self._execute(conn, statements, [*writes, *dead], safe_mode)
             except _Failed as failed:
                 self._on_error(failed.error)
                 if failed.index is None:
                     raise self._error(failed.error, None, None, where) from None
-                op = self._find_refused(conn, statements, failed.index)
+                op = self._find_refused(conn, statements, failed.index, safe_mode)
                 skip = self._settings.dead_letter and len(dead) < MAX_DEAD_LETTERS_PER_BATCH
                 if not skip or op is None:
                     raise self._error(failed.error, statements[failed.index], op, where) from None
@@ -232,7 +223,7 @@ class SqlTargetWriter:
 
     def _execute(
         self, conn: pymysql.Connection[Any], statements: Sequence[Statement],
-        writes: Sequence[StateWrite],
+        writes: Sequence[StateWrite], safe_mode: bool,
     ) -> None:
         state_db = self._settings.state_db
         index: int | None = None
@@ -240,10 +231,7 @@ class SqlTargetWriter:
             conn.begin()
             with conn.cursor() as cur:
                 for index in range(len(statements)):  # the handler reads index
-                    rows = cur.execute(statements[index].sql)
-                    if rows and statements[index].kind == CLASH_DELETE:
-                        log.info("apply.safe_mode_clash_deleted", rows=rows,
-                                 table=str(statements[index].target))
+                    self._run(cur, statements[index], safe_mode)
                 index = None
                 for write in writes:
                     cur.execute(write.statement(state_db))
@@ -251,8 +239,17 @@ class SqlTargetWriter:
         except pymysql.MySQLError as exc:
             raise _Failed(index, exc) from exc
 
+    def _run(self, cur: Any, statement: Statement, safe_mode: bool) -> None:
+        if safe_mode and statement.kind == UPSERT:
+            deleted = self._uniques.free(cur, statement, self._settings.database)
+            if deleted:
+                log.info("apply.safe_mode_freed_unique_values", table=str(statement.target),
+                         deleted=dict(deleted))
+        cur.execute(statement.sql)
+
     def _find_refused(
-        self, conn: pymysql.Connection[Any], statements: Sequence[Statement], index: int
+        self, conn: pymysql.Connection[Any], statements: Sequence[Statement], index: int,
+        safe_mode: bool,
     ) -> TargetOp | None:
         """The operation of ``statements[index]`` the target refuses, found by re-running
         the batch up to it and then its operations one by one; always rolled back."""
@@ -263,10 +260,10 @@ class SqlTargetWriter:
             conn.begin()
             with conn.cursor() as cur:
                 for statement in statements[:index]:
-                    cur.execute(statement.sql)
+                    self._run(cur, statement, safe_mode)
                 for op in refused.ops:
                     try:
-                        cur.execute(single_statement(op, self._settings.database).sql)
+                        self._run(cur, single_statement(op, self._settings.database), safe_mode)
                     except pymysql.MySQLError as exc:
                         if retry.is_retryable(error_code(exc)):
                             raise

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pymysql
 import pytest
@@ -20,32 +19,16 @@ from sync import schema
 from sync.daemon import StreamRun, stream
 from sync.db import connect
 from sync.dev.localdb import LocalServer
+from sync.dev.localenv import local_settings
 from sync.model import Position
 from sync.pipeline import StreamResult
 from sync.settings import Settings
 from sync.source.position import current_position
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def deployment_settings(source: LocalServer, target: LocalServer, prefix: str,
                         **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "SOURCE_DB_HOST": source.host, "SOURCE_DB_PORT": source.port,
-        "SOURCE_DB_USER": source.user, "SOURCE_DB_PASSWORD": source.password,
-        "SOURCE_DB_NAME": f"{prefix}_aurora",
-        "TIDB_HOST": target.host, "TIDB_PORT": target.port,
-        "TIDB_USER": target.user, "TIDB_PASSWORD": target.password,
-        "GATEWAY_DB_NAME": f"{prefix}_gateway", "SYLLABUS_DB_NAME": f"{prefix}_syllabus",
-        "SUBJECT_DB_NAME": f"{prefix}_subject", "FILE_DB_NAME": f"{prefix}_file",
-        "CONFIG_DB_NAME": f"{prefix}_config", "AURORA_SYNC_STATE_DB": f"{prefix}_state",
-        "AURORA_SYNC_MAPPING": str(ROOT / "config" / "mapping.yaml"),
-        "AURORA_SYNC_SERVER_ID": 990_000 + abs(hash(prefix)) % 9_000,
-        "AURORA_SYNC_READ_TIMEOUT": 10, "AURORA_SYNC_REPLICATION_HEARTBEAT": 1,
-        "AURORA_SYNC_RETRY_MAX_SECONDS": 60,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return local_settings(source, target, prefix, **overrides)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pymysql
 import pytest
@@ -13,10 +14,7 @@ from sync.daemon import StreamRun, build_mapper, load_spec
 from sync.dev.generate import generate
 from sync.dev.load import WriteLoad
 from sync.model import Checkpoint, Op, RowChange
-try:
-    from sync.testing.reference import diff_targets, expected_state
-except ImportError:
-    pass
+from sync.testing.reference import diff_targets, expected_state
 from tests.e2e.conftest import Deployment
 
 pytestmark = pytest.mark.integration
@@ -45,8 +43,7 @@ def seed_targets(d: Deployment) -> None:
         writer.close()
 
 
-def position_ts():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
+def position_ts() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 

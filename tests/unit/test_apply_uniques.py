@@ -1,4 +1,4 @@
-"""Safe mode's pre-deletes as SQL text: which keys, which values, which rows are kept."""
+"""Safe mode's pre-delete, pure parts: which keys, which holders go, the SQL text."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from sync.apply.batcher import plan
-from sync.apply.sql import DELETE, UPSERT
 from sync.apply.uniques import (
-    CLASH_DELETE,
     UniqueKey,
-    UniqueKeyCache,
-    clash_deletes,
+    UniqueValues,
     decidable,
+    delete_keys_sql,
+    doomed,
+    holders_sql,
     read_unique_keys,
 )
 from sync.model import Delete, Reset, TableRef, TargetOp, Upsert
@@ -33,50 +33,66 @@ def up(key: int, **row: Any) -> Upsert:
     return Upsert(T, ("id",), (key,), full, ("email", "subject_id", "meta_key", "note"))
 
 
-def deletes(ops: list[Upsert], *keys: UniqueKey) -> list[str]:
-    [statement] = plan(ops, physical)
-    found = clash_deletes(statement, keys, physical)
-    assert all(s.kind == CLASH_DELETE and s.ops == () and s.target == T for s in found)
-    return [s.sql for s in found]
+def test_holders_are_read_by_each_distinct_non_null_value() -> None:
+    ops = [up(1, email="tmp"), up(2, email="a"), up(1, email="it's"), up(3), up(4, email="a")]
+    assert holders_sql(ops, EMAIL, physical) == (
+        "SELECT `id`, `email` FROM `real_db`.`t` WHERE `email` IN ('tmp','a','it\\'s')"
+    )
+    assert holders_sql([up(1), up(2)], EMAIL, physical) is None
 
 
-def test_one_key_frees_each_value_except_under_the_pairs_the_statement_writes() -> None:
-    ops = [up(1, email="tmp"), up(2, email="a"), up(1, email="b"), up(3, email="it's")]
-    assert deletes(ops, EMAIL) == [
-        "DELETE FROM `real_db`.`t` WHERE `email` IN ('tmp','a','b','it\\'s') "
-        "AND NOT ((`id`, `email`) IN ((1,'tmp'),(2,'a'),(1,'b'),(3,'it\\'s')))"
-    ]
-
-
-def test_repeated_values_are_listed_once() -> None:
-    ops = [up(1, email="a"), up(2, email="b"), up(1, email="a")]
-    assert deletes(ops, EMAIL) == [
-        "DELETE FROM `real_db`.`t` WHERE `email` IN ('a','b') "
-        "AND NOT ((`id`, `email`) IN ((1,'a'),(2,'b')))"
-    ]
-
-
-def test_a_composite_key_skips_rows_with_a_null_in_it() -> None:
+def test_a_composite_key_skips_values_with_a_null_in_them() -> None:
     ops = [up(1, subject_id=7, meta_key="colour"), up(2, subject_id=None, meta_key="size"),
            up(3, subject_id=8, meta_key=None), up(4, subject_id=7, meta_key="size")]
-    assert deletes(ops, PAIR) == [
-        "DELETE FROM `real_db`.`t` WHERE (`subject_id`, `meta_key`) IN ((7,'colour'),(7,'size'))"
-        " AND NOT ((`id`, `subject_id`, `meta_key`) IN ((1,7,'colour'),(4,7,'size')))"
-    ]
+    assert holders_sql(ops, PAIR, physical) == (
+        "SELECT `id`, `subject_id`, `meta_key` FROM `real_db`.`t` "
+        "WHERE (`subject_id`, `meta_key`) IN ((7,'colour'),(7,'size'))"
+    )
 
 
-def test_only_nulls_means_no_statement_and_each_key_gets_its_own() -> None:
-    assert deletes([up(1), up(2)], EMAIL, PAIR) == []
-    both = deletes([up(1, email="a", subject_id=1, meta_key="k")], EMAIL, PAIR)
-    assert [s.split(" WHERE ")[1].split(" IN ")[0] for s in both] == [
-        "`email`", "(`subject_id`, `meta_key`)"]
+@pytest.mark.parametrize(
+    ("ops", "holders", "gone"),
+    [
+        # Replaying over its own result: every row holds what it writes first.
+        ([up(1, email="a"), up(2, email="b")], [(1, "a"), (2, "b")], []),
+        # A row outside the statement holding a value it writes always goes.
+        ([up(1, email="a")], [(5, "a")], [(5,)]),
+        # The swap from the state before it: each row is reached before its value is taken.
+        ([up(1, email="t"), up(2, email="a"), up(1, email="b")], [(1, "a"), (2, "b")], []),
+        # The swap replayed over its result: 1 is reached at 0, before 'b' is written at 2;
+        # 2 is reached at 1, where it writes the 'a' it holds.
+        ([up(1, email="t"), up(2, email="a"), up(1, email="b")], [(1, "b"), (2, "a")], []),
+        # 2 holds 'a' and is reached only after 1 takes it.
+        ([up(1, email="a"), up(2, email="c")], [(2, "a")], [(2,)]),
+        # A row writing the value itself, but after another row took it, goes.
+        ([up(1, email="v"), up(3, email="z"), up(1, email="w"), up(2, email="v")],
+         [(2, "v"), (3, "z")], [(2,)]),
+        # Matched as the collation would, taking the earlier position: 'A ' is 2's 'a'.
+        ([up(2, email="a"), up(1, email="A")], [(1, "A ")], [(1,)]),
+        # A value the statement does not recognise counts as written first.
+        ([up(1, email="a")], [(1, "å")], [(1,)]),
+    ],
+)
+def test_a_holder_goes_when_its_value_is_written_before_its_own_first_upsert(
+    ops: list[Upsert], holders: list[tuple[Any, ...]], gone: list[tuple[Any, ...]]
+) -> None:
+    assert doomed(ops, EMAIL, holders) == gone
 
 
-def test_a_composite_primary_key_is_paired_whole() -> None:
-    op = Upsert(T, ("a", "b"), (1, "x"), {"a": 1, "b": "x", "label": "red"}, ("label",))
-    [statement] = plan([op], physical)
-    [found] = clash_deletes(statement, [UniqueKey("uq", ("label",))], physical)
-    assert found.sql.endswith("AND NOT ((`a`, `b`, `label`) IN ((1,'x','red')))")
+def test_composite_primary_and_unique_keys() -> None:
+    key = UniqueKey("uq", ("x", "y"))
+
+    def op(a: int, b: str, x: int, y: str) -> Upsert:
+        return Upsert(T, ("a", "b"), (a, b), {"a": a, "b": b, "x": x, "y": y}, ("x", "y"))
+
+    ops = [op(1, "p", 1, "q"), op(2, "p", 2, "q")]
+    assert doomed(ops, key, [(1, "p", 1, "q"), (3, "p", 2, "q")]) == [(3, "p")]
+    assert delete_keys_sql(ops[0], [(3, "p"), (4, "it's")], physical) == (
+        "DELETE FROM `real_db`.`t` WHERE (`a`, `b`) IN ((3,'p'),(4,'it\\'s'))"
+    )
+    assert delete_keys_sql(up(1), [(7,), (8,)], physical) == (
+        "DELETE FROM `real_db`.`t` WHERE `id` IN (7,8)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,21 +116,23 @@ def test_which_keys_the_statement_decides(key: UniqueKey, op: Upsert, expected: 
 
 
 class FakeCursor:
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows = rows
+    """Answers the catalog query with ``keys`` and a holders query with ``holders``."""
+
+    def __init__(self, keys: list[tuple[Any, ...]], holders: list[tuple[Any, ...]]) -> None:
+        self.keys, self.holders = keys, holders
         self.queries: list[tuple[str, Any]] = []
 
     def execute(self, query: str, args: Any = None) -> int:
         self.queries.append((query, args))
-        return len(self.rows)
+        return 1
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return self.rows
+        return self.keys if "information_schema" in self.queries[-1][0] else self.holders
 
 
 def test_keys_are_read_in_column_order_and_flag_prefixes() -> None:
     cur = FakeCursor([("uq_a", "x", None), ("uq_a", "y", None), ("uq_b", "email", 10),
-                      ("uq_c", None, None)])
+                      ("uq_c", None, None)], [])
     assert read_unique_keys(cur, "real_db", "t") == (
         UniqueKey("uq_a", ("x", "y")),
         UniqueKey("uq_b", ("email",), whole=False),
@@ -123,19 +141,25 @@ def test_keys_are_read_in_column_order_and_flag_prefixes() -> None:
     assert cur.queries[0][1] == ("real_db", "t")
 
 
-def test_the_cache_reads_each_table_once_and_places_deletes_before_their_upserts() -> None:
-    cur = FakeCursor([("uq_email", "email", None)])
-    cache = UniqueKeyCache()
+def test_free_reads_the_keys_once_and_deletes_only_what_clashes() -> None:
+    cur = FakeCursor([("uq_email", "email", None)], [(1, "a"), (9, "b")])
+    values = UniqueValues()
     ops: list[TargetOp] = [up(1, email="a"), Delete(T, ("id",), (5,)), up(2, email="b")]
-    statements = plan(ops, physical)
-    out = cache.with_clash_deletes(cur, statements, physical)
-    assert [s.kind for s in out] == [CLASH_DELETE, UPSERT, DELETE, CLASH_DELETE, UPSERT]
-    assert cache.with_clash_deletes(cur, statements, physical) == out
+    upsert, delete, upsert2 = plan(ops, physical)
+    assert values.free(cur, upsert, physical) == {"uq_email": 1}
+    assert values.free(cur, delete, physical) == {}
+    assert values.free(cur, upsert2, physical) == {"uq_email": 1}
+    assert len([q for q, _ in cur.queries if "information_schema" in q]) == 1
+    assert [q for q, _ in cur.queries if q.startswith("DELETE")] == [
+        "DELETE FROM `real_db`.`t` WHERE `id` IN (9)",
+        "DELETE FROM `real_db`.`t` WHERE `id` IN (1,9)",
+    ]
+
+
+def test_a_table_without_unique_keys_costs_the_catalog_read_only() -> None:
+    cur = FakeCursor([], [])
+    values = UniqueValues()
+    [statement] = plan([up(1, email="a"), up(2, email="a")], physical)
+    assert values.free(cur, statement, physical) == {}
+    assert values.free(cur, statement, physical) == {}
     assert len(cur.queries) == 1
-    assert cur.queries[0][1] == ("real_db", "t")
-
-
-def test_a_table_without_unique_keys_gets_no_extra_statement() -> None:
-    statements = plan([up(1, email="a"), up(2, email="a")], physical)
-    assert UniqueKeyCache().with_clash_deletes(FakeCursor([]), statements, physical) == \
-        statements
