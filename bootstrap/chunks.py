@@ -55,11 +55,16 @@ class CopyTask:
 
 
 def lookup_parents(spec: MappingSpec, table: str) -> frozenset[str]:
-    """The tables whose rows ``table``'s lookups read (they must be copied first)."""
+    """The tables whose lookup-state rows mapping ``table`` reads, so they are copied first:
+    the steps of its lookups, and the parents of its foreign keys that the lookup state keeps
+    (the mapping checks those exist, and in safe mode nulls a ``set_null`` reference to one
+    it does not know)."""
     source = spec.tables.get(table)
     if source is None:
         return frozenset()
-    return frozenset(step for lk in source.lookups for step, _ in lk.steps)
+    walked = {step for lk in source.lookups for step, _ in lk.steps}
+    checked = {fk.parent for fk in source.foreign_keys if fk.parent in spec.stored}
+    return frozenset(walked | checked)
 
 
 def plan_slices(info: TableInfo, key_min: int | None, key_max: int | None, *,

@@ -20,6 +20,7 @@ import typer
 from bootstrap.run import run_bootstrap
 from sync import checksums as checksum_job
 from sync import preflight, schema
+from sync import validate as validation
 from sync.checks import CheckResult, Status
 from sync.daemon import refuse_after_cutover, serve
 from sync.errors import AuroraSyncError
@@ -30,6 +31,7 @@ from sync.monitor import render
 from sync.monitor import status as monitor_status
 from sync.pipeline import StreamResult
 from sync.settings import Settings, load_settings
+from sync.validation.render import render_report
 
 app = typer.Typer(
     name="aurora-sync",
@@ -177,6 +179,33 @@ def bootstrap(
     typer.echo(f"bootstrap run {result.run_id} ({result.method}): {result.rows:,} rows in "
                f"{result.seconds:.1f}s; stream from {result.start}, safe mode until "
                f"{result.safe_until}")
+
+
+@app.command("validate")
+def validate_command(
+    ctx: typer.Context,
+    tables: Annotated[
+        list[str] | None,
+        typer.Option("--tables", help="Compare only these target tables (db.table or table; "
+                     "repeat or comma-separate)."),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="aurora rows per checksum chunk.")
+    ] = 5000,
+    settle_timeout: Annotated[
+        float, typer.Option("--settle-timeout", min=0, help="Seconds to wait for the daemon "
+                            "to apply a position before comparing a chunk anyway.")
+    ] = 30.0,
+) -> None:
+    """Compare every target table with the mapping of aurora (counts and checksums per key
+    chunk, as of one binlog position); exit 1 on any difference."""
+    names = tuple(n.strip() for item in tables or [] for n in item.split(",") if n.strip())
+    options = validation.ValidateOptions(tables=names, chunk_size=chunk_size,
+                                         settle_timeout=settle_timeout)
+    report = run(ctx, lambda s: validation.validate(s, options))
+    typer.echo(render_report(report))
+    if not report.clean:
+        raise typer.Exit(1)
 
 
 def _position(text: str | None, option: str) -> Position | None:

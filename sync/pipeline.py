@@ -136,6 +136,8 @@ class StreamPipeline:
         self._options = options
         self._observer = observer or NullObserver()
         self._batch = Batch(options.limits)
+        self._batch_safe = False
+        self._replaying = True
         self._last_applied: Checkpoint | None = None
         self._last_commit = time.monotonic()
 
@@ -201,8 +203,14 @@ class StreamPipeline:
     def _handle(self, event: StreamEvent, result: StreamResult) -> bool:
         """Take one event; True when ``until`` is reached."""
         if isinstance(event, SourceTransaction):
-            safe = self._options.safe_until is not None and event.end <= self._options.safe_until
+            # The first transaction after a (re)start may have been half written when a
+            # split source transaction was cut by a crash: it is replayed in safe mode too.
+            safe = self._replaying or (
+                self._options.safe_until is not None and event.end <= self._options.safe_until)
+            self._replaying = False
             ops = self._mapper.map_transaction(event, safe_mode=safe)
+            # A batch holding any replayed transaction is written in safe mode as a whole.
+            self._batch_safe = self._batch_safe or safe
             self._batch.add(ops, Checkpoint(event.end, event.commit_ts))
             result.transactions += 1
             return self._options.until is not None and event.end >= self._options.until
@@ -259,8 +267,10 @@ class StreamPipeline:
         if not self._batch.transactions:
             return
         transactions = self._batch.transactions
+        safe, self._batch_safe = self._batch_safe, False
         for part in self._batch.take():
-            applied = self._writer.apply(part.ops, part.checkpoint, position=part.position)
+            applied = self._writer.apply(part.ops, part.checkpoint, position=part.position,
+                                         safe_mode=safe)
             if part.checkpoint is not None:
                 self._last_applied = part.checkpoint
                 self._observer.batch_applied(applied, part.transactions, part.checkpoint)

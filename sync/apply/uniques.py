@@ -20,8 +20,8 @@ them by primary key, all in the batch's transaction::
     DELETE FROM t WHERE `id` IN (7)
 
 The server decides which rows hold a value (by the columns' collations, as the unique index
-does); matching those rows back to the statement's upserts is done here, exactly and again
-with case and trailing spaces ignored, taking the earlier position. A rough match errs on
+does); matching those rows back to the statement's upserts is done here with case and
+trailing spaces ignored, a rough stand-in for the collations. A rough match errs on
 the safe side: an extra delete of a row the statement writes anyway (it is inserted again
 from its full image, with its insert-only columns as the upsert has them), or a kept row
 whose clash the key guard still refuses. NULLs never clash.
@@ -129,14 +129,13 @@ def doomed(ops: Sequence[Upsert], key: UniqueKey, holders: Iterable[Sequence[Any
         first.setdefault(op.key, at)
         value = _value(op, key)
         if value is not None:
-            written.setdefault(value, at)
             written.setdefault(_loose(value), at)
     width = len(ops[0].key_columns)
     out: list[Key] = []
     for row in holders:
         pk, value = tuple(row[:width]), tuple(row[width:])
         own = first.get(pk, math.inf)
-        taken = min(written.get(value, math.inf), written.get(_loose(value), math.inf))
+        taken = written.get(_loose(value), math.inf)
         if taken < own or taken == math.inf:
             out.append(pk)
     return list(dict.fromkeys(out))

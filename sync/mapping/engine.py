@@ -31,11 +31,11 @@ from sync.mapping.plans import MissingParentError, TablePlan
 from sync.mapping.spec import MappingSpec
 from sync.model import Delete, Op, RowChange, TableRef, TargetOp, Upsert
 
-Handlers = dict[Op, Callable[[RowChange], list[TargetOp]]]
+Handlers = dict[Op, Callable[[RowChange, bool], list[TargetOp]]]
 PrimaryKeys = Mapping[tuple[str, str], tuple[str, ...]]
 
 
-def _nothing(change: RowChange) -> list[TargetOp]:
+def _nothing(change: RowChange, safe: bool) -> list[TargetOp]:
     return []
 
 
@@ -61,10 +61,10 @@ class _Copy:
         key = tuple(image[k] for k in self.key)
         return Upsert(self.target, self.key, key, dict(image), update)
 
-    def upsert(self, change: RowChange) -> list[TargetOp]:
+    def upsert(self, change: RowChange, safe: bool) -> list[TargetOp]:
         return [self._upsert(change.image)]
 
-    def update(self, change: RowChange) -> list[TargetOp]:
+    def update(self, change: RowChange, safe: bool) -> list[TargetOp]:
         assert change.before is not None
         op = self._upsert(change.image)
         old = tuple(change.before[k] for k in self.key)
@@ -72,12 +72,12 @@ class _Copy:
             return [op]
         return [Delete(self.target, self.key, old), op]
 
-    def delete(self, change: RowChange) -> list[TargetOp]:
+    def delete(self, change: RowChange, safe: bool) -> list[TargetOp]:
         return [Delete(self.target, self.key, tuple(change.image[k] for k in self.key))]
 
 
 def _refuse(reason: str, fix: str, table: str) -> Handlers:
-    def handler(change: RowChange) -> list[TargetOp]:
+    def handler(change: RowChange, safe: bool) -> list[TargetOp]:
         raise MappingError(reason, fix=fix, table=table, position=change.position)
 
     return {Op.INSERT: handler, Op.UPDATE: handler, Op.DELETE: handler}
@@ -116,7 +116,7 @@ class Mapper:
                 change.schema, change.table
             )
         try:
-            return handlers[change.op](change)
+            return handlers[change.op](change, safe_mode)
         except MissingParentError as missing:
             if safe_mode:
                 return []

@@ -114,7 +114,33 @@ class SplitPlan:
         out.append(Upsert(self.target, self.keys, (fid,), frow, files.UPDATE_COLUMNS, self.resets))
 
 
-Handler = Callable[[RowChange], list[TargetOp]]
+Handler = Callable[[RowChange, bool], list[TargetOp]]
+
+# (target column, source column, the lookup state's rows of the parent, parent, nulls)
+Parents = tuple[tuple[str, str, dict[Any, tuple[Any, ...]], str, bool], ...]
+
+
+def parent_checks(table: SourceTable, state: LookupState) -> Parents:
+    """Foreign keys to a parent the lookup state keeps, other than those a lookup walks.
+
+    Such a parent is known exactly when the target holds it. One the target lacks, met while
+    replaying the window before a snapshot's end (safe mode), existed when the change was made
+    and is deleted later in the window: ``set_null`` (``nulls``) writes the NULL that delete
+    leaves behind, since a later cascade through the absent parent could not reach this row;
+    any other action maps the change to nothing, like a lookup that misses.
+    """
+    walked = {lk.via for lk in table.lookups}
+    return tuple(
+        (
+            table.target_column_of(fk.column) or fk.column,
+            fk.column,
+            state.rows[fk.parent],
+            fk.parent,
+            fk.on_delete == "set_null",
+        )
+        for fk in table.foreign_keys
+        if fk.parent in state.rows and fk.column not in walked
+    )
 
 
 class TablePlan:
@@ -136,6 +162,7 @@ class TablePlan:
         self.lookups = tuple(
             (lk.column, lk.via, bind_walk(state, lk.steps)) for lk in table.lookups
         )
+        self.parents = parent_checks(table, state)
         self.constants = {a.column: a.default for a in table.added if a.kind == "constant"}
         self.times = tuple(a.column for a in table.added if a.kind != "constant")
         self.update_columns = spec.target_tables[table.target].update_columns
@@ -156,10 +183,18 @@ class TablePlan:
             return (image[self.key[0]],)
         return tuple(image[k] for k in self.key)
 
-    def upsert(self, image: Row, ts: datetime, out: list[TargetOp], *, remove_absent: bool) -> None:
+    def upsert(
+        self, image: Row, ts: datetime, out: list[TargetOp], *, remove_absent: bool, safe: bool
+    ) -> None:
         row = {t: image[s] for t, s in self.copies}
         for column, via, steps in self.lookups:
             row[column] = walk(image[via], steps)
+        for target, source, rows, parent, nulls in self.parents:
+            value = image[source]
+            if value is not None and value not in rows:
+                if not (safe and nulls):
+                    raise MissingParentError(parent, value)
+                row[target] = None
         row.update(self.constants)
         for column in self.times:
             row[column] = ts
@@ -169,15 +204,15 @@ class TablePlan:
             self.split.add(row, key[0], url, ts, out, remove_absent=remove_absent)
         out.append(Upsert(self.target, self.key_columns, key, row, self.update_columns))
 
-    def insert(self, change: RowChange) -> list[TargetOp]:
+    def insert(self, change: RowChange, safe: bool) -> list[TargetOp]:
         image = change.image
         out: list[TargetOp] = []
-        self.upsert(image, change.commit_ts, out, remove_absent=False)
+        self.upsert(image, change.commit_ts, out, remove_absent=False, safe=safe)
         if self.stored is not None:
             self.state.put(self.name, image[self.key[0]], tuple(image[c] for c in self.stored))
         return out
 
-    def delete(self, change: RowChange) -> list[TargetOp]:
+    def delete(self, change: RowChange, safe: bool) -> list[TargetOp]:
         key = self.key_of(change.image)
         out: list[TargetOp] = []
         for step in self.deletes:
@@ -192,7 +227,7 @@ class TablePlan:
         self.state.delete(self.name, key[0])
         return out
 
-    def update(self, change: RowChange) -> list[TargetOp]:
+    def update(self, change: RowChange, safe: bool) -> list[TargetOp]:
         before, after = change.before, change.after
         assert before is not None and after is not None
         old, new = self.key_of(before), self.key_of(after)
@@ -207,7 +242,7 @@ class TablePlan:
             if self.split is not None:
                 fid = self.split.file_id(old[0])
                 out.append(Delete(self.split.target, self.split.keys, (fid,)))
-        self.upsert(after, change.commit_ts, out, remove_absent=True)
+        self.upsert(after, change.commit_ts, out, remove_absent=True, safe=safe)
         for column, plan in self.denorms.items():
             if before[column] != after[column]:
                 self._denorm(column, plan, after[column], new[0], out)

@@ -237,6 +237,12 @@ class _Resolver:
         for lookup in self.lookups.values():
             for table, column in lookup.steps:
                 wanted.setdefault(table, set()).add(column)
+        # A parent that has parents itself is reached by cascades through its target rows
+        # (``IN (SELECT ...)``); a row referring to one the target lacks must be known as such.
+        for name in order:
+            for fk in self.fks[name].values():
+                if fk.on_delete in _REACHED and self.fks[fk.parent]:
+                    wanted.setdefault(fk.parent, set())
         # A stored row must disappear when an ancestor does: keep its foreign keys, and keep
         # any parent that has parents itself, or the cascade could not be traced.
         pending = list(wanted)
@@ -255,6 +261,9 @@ class _Resolver:
                     "tables read by lookups need a single-column key",
                 )
         return {t: tuple(sorted(wanted[t])) for t in order if t in wanted}
+
+
+_REACHED = ("cascade", "set_null")
 
 
 def _ref(text: str) -> TableRef:

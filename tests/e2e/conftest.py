@@ -116,3 +116,20 @@ def deployment_factory(source_server: LocalServer,
         return d
 
     yield make
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Makes ``tests.e2e.daemon.Daemon``s for a Deployment; ends any left running."""
+    from tests.e2e.daemon import Daemon  # noqa: PLC0415 - daemon.py imports this module
+
+    made: list[Daemon] = []
+
+    def make(deployment: Deployment, **overrides: object) -> Daemon:
+        daemon = Daemon(deployment, tmp_path / f"daemon{len(made)}", **overrides)
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.stop()

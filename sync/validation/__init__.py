@@ -1,0 +1,1 @@
+"""Validation of the service databases against the mapping of aurora (see sync.validate)."""
