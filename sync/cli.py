@@ -17,13 +17,16 @@ from typing import Annotated, TypeVar
 import structlog
 import typer
 
-from bootstrap.run import run_bootstrap
+from bootstrap.run import BootstrapResult, run_bootstrap
 from sync import checksums as checksum_job
 from sync import preflight, schema
 from sync import validate as validation
 from sync.checks import CheckResult, Status
+from sync.cutover import CutoverOptions, render_cutover
+from sync.cutover import cutover as run_cutover
 from sync.daemon import refuse_after_cutover, serve
 from sync.errors import AuroraSyncError
+from sync.freeze import METHODS
 from sync.logging import configure_logging
 from sync.mapping import preflight as mapping_preflight
 from sync.model import Position
@@ -165,14 +168,19 @@ def bootstrap(
         int | None, typer.Option("--workers", min=1, help="Parallel copy workers.")
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Copy everything again after a finished bootstrap.")
+        bool, typer.Option("--force", help="Copy everything again after a finished bootstrap "
+                           "(also after a cutover handed the databases to the services).")
     ] = False,
 ) -> None:
     """Copy aurora into the service databases (resumes a killed run), then record where the
     stream starts and until where it replays in safe mode."""
     names = [n.strip() for item in tables or [] for n in item.split(",") if n.strip()]
-    result = run(ctx, lambda s: run_bootstrap(s, tables=names or None, workers=workers,
-                                              force=force))
+
+    def action(settings: Settings) -> BootstrapResult:
+        refuse_after_cutover(settings, force=force)
+        return run_bootstrap(settings, tables=names or None, workers=workers, force=force)
+
+    result = run(ctx, action)
     if result.skipped:
         typer.echo(f"bootstrap run {result.run_id} already finished; --force copies again, "
                    "--tables re-copies chosen tables")
@@ -206,6 +214,36 @@ def validate_command(
     typer.echo(render_report(report))
     if not report.clean:
         raise typer.Exit(1)
+
+
+@app.command("cutover")
+def cutover_command(
+    ctx: typer.Context,
+    freeze: Annotated[
+        str, typer.Option("--freeze", help="How writes on aurora stop: read-only (SET GLOBAL "
+                          "read_only), lock (LOCK TABLES ... READ; works without SUPER) or "
+                          "none (the application is already stopped).")
+    ] = "read-only",
+    max_lag: Annotated[
+        float, typer.Option("--max-lag", min=0, help="Seconds of lag allowed before freezing.")
+    ] = 5.0,
+    drain_timeout: Annotated[
+        float, typer.Option("--drain-timeout", min=0, help="Seconds the daemon may take to "
+                            "apply the final position; past it aurora is unfrozen.")
+    ] = 10.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the preconditions only.")
+    ] = False,
+) -> None:
+    """Freeze aurora, drain the daemon to the final position, verify, record cut_over and
+    stop the daemon; any failure unfreezes aurora and leaves the daemon streaming."""
+    if freeze not in METHODS:
+        raise typer.BadParameter(f"one of {', '.join(METHODS)}", param_hint="--freeze")
+    options = CutoverOptions(freeze=freeze, max_lag=max_lag, drain_timeout=drain_timeout,
+                             dry_run=dry_run)
+    report = run(ctx, lambda s: run_cutover(s, options,
+                                            lambda step: typer.echo(f"… {step}", err=True)))
+    typer.echo(render_cutover(report, dry_run=dry_run))
 
 
 def _position(text: str | None, option: str) -> Position | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pymysql
 import structlog
 
 from sync.apply.batcher import BatchLimits
@@ -188,7 +189,23 @@ def refuse_after_cutover(settings: Settings, *, force: bool) -> None:
 def _record(store: StateStore, observer: Observer, state: str, detail: str) -> None:
     observer.state(state, detail)
     with contextlib.suppress(AuroraSyncError):
+        current = store.read_state()
+        if current is not None and current.state == "cut_over":
+            return  # the cutover handed the databases over: its record stands
         store.write_state(state, detail)
+
+
+def _stop_after_cutover(store: StateStore, stop: threading.Event) -> None:
+    """Scheduler job: the cutover records cut_over once it has drained us; then stop."""
+    try:
+        state = store.read_state()
+    except (AuroraSyncError, pymysql.MySQLError) as exc:
+        store.close()
+        log.warning("cutover watch: state not read", error=type(exc).__name__)
+        return
+    if state is not None and state.state == "cut_over" and not stop.is_set():
+        log.info("cut over: stopping", detail=state.detail)
+        stop.set()
 
 
 def _halted(store: StateStore, observer: Observer, exc: AuroraSyncError) -> None:
@@ -235,6 +252,11 @@ def serve(
             if settings.checksum_job else None,
             on_caught_up=lambda: _record(store, metrics, "streaming", "caught up"),
         )
+        watch = StateStore(lambda: connect(settings.target), settings.state_db,
+                           settings.pipeline)
+        stack.callback(watch.close)
+        scheduler.add_job(_stop_after_cutover, "interval", args=(watch, stop), seconds=1.0,
+                          id="cutover_watch", name="cutover_watch")
         scheduler.start()
         stack.callback(scheduler.shutdown, wait=True)
         return stream(settings, StreamRun(

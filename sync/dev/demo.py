@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from rich.table import Table
 
 from sync import preflight, schema
 from sync.checks import Status
-from sync.dev.localdb import LocalDbError, LocalServer, start_server
+from sync.dev import demo_live
+from sync.dev.load import RunningLoad
+from sync.dev.localdb import LocalDbError, LocalServer, free_port, start_server
 from sync.errors import AuroraSyncError
 from sync.settings import LOGICAL_DATABASES, Settings, load_settings
 
@@ -42,6 +45,8 @@ class Demo:
     target: LocalServer | None = None
     env_file: Path | None = None
     replication_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    load: RunningLoad | None = None
+    daemon: subprocess.Popen[bytes] | None = None
 
     @property
     def servers(self) -> tuple[LocalServer, LocalServer]:
@@ -103,7 +108,9 @@ def create_replication_user(demo: Demo) -> str:
     source.execute(f"CREATE USER IF NOT EXISTS '{REPLICATION_USER}'@'%%' IDENTIFIED BY %s",
                    (demo.replication_password,))
     grants = (f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{REPLICATION_USER}'@'%'",
-              f"GRANT SELECT ON aurora.* TO '{REPLICATION_USER}'@'%'")
+              f"GRANT SELECT ON aurora.* TO '{REPLICATION_USER}'@'%'",
+              # The lag heartbeat lives in its own small schema on the source.
+              f"GRANT ALL PRIVILEGES ON aurora_sync_heartbeat.* TO '{REPLICATION_USER}'@'%'")
     for grant in grants:
         source.execute(grant)
     return f"{REPLICATION_USER}: REPLICATION SLAVE, REPLICATION CLIENT, SELECT on aurora"
@@ -113,6 +120,7 @@ def write_env(demo: Demo) -> str:
     source, target = demo.servers
     values = env_values(source, target, source_user=REPLICATION_USER,
                         source_password=demo.replication_password)
+    values["AURORA_SYNC_HTTP_ADDR"] = f"127.0.0.1:{free_port()}"
     demo.env_file = write_env_file(demo.workdir / "demo.env", values)
     return f"{demo.env_file} with the guide's variable names"
 
@@ -155,6 +163,12 @@ STEPS: list[Step] = [
     ("aurora-sync init", run_init),
     ("aurora-sync check", run_check),
     ("show the service databases", show_tables),
+    ("generate aurora's data", demo_live.generate_data),
+    ("start a write load on aurora", demo_live.start_load),
+    ("aurora-sync run: bootstrap, then stream", demo_live.start_daemon),
+    ("aurora-sync status", demo_live.show_status),
+    ("stop the load; the stream catches up", demo_live.catch_up),
+    ("stop the daemon", demo_live.stop_daemon),
 ]
 
 
@@ -174,6 +188,10 @@ def run_demo(console: Console, *, keep: bool = False, steps: list[Step] | None =
 
 def _finish(demo: Demo, done: list[tuple[str, str]], *, keep: bool) -> None:
     console = demo.console
+    if demo.load is not None and demo.load.running:
+        demo.load.stop()
+    if not keep:
+        demo_live.stop_daemon(demo)
     console.rule("what the demo did")
     for number, (title, summary) in enumerate(done, start=1):
         console.print(f"{number}. {title}: {summary}", highlight=False)

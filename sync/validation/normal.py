@@ -64,23 +64,6 @@ def _text(value: Any, kind: ColumnKind) -> str:
     return value.isoformat() if isinstance(value, time) else str(value)
 
 
-def _renderers() -> dict[str, Callable[[Any, ColumnKind], str]]:
-    table: dict[str, Callable[[Any, ColumnKind], str]] = {
-        "decimal": lambda v, k: _decimal(v, k.scale),
-        "date": _date,
-        "time": lambda v, k: _time(v, k) if isinstance(v, timedelta) else _text(v, k),
-    }
-    table.update(dict.fromkeys(_INTEGER, _integer))
-    table.update(dict.fromkeys(_BINARY, _binary))
-    table.update(dict.fromkeys(_TEMPORAL, _datetime))
-    table.update(dict.fromkeys(("float", "double", "real"),
-                               lambda v, k: _decimal(v, FLOAT_SCALE)))
-    return table
-
-
-_RENDERERS: Final = _renderers()
-
-
 def render(value: Any, kind: ColumnKind) -> str:
     """The text of ``value`` as the target would spell it in ``kind``'s column."""
     if value is None:
@@ -119,6 +102,23 @@ def _time(value: timedelta, kind: ColumnKind) -> str:
     sign = "-" if value < timedelta(0) else ""
     text = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     return f"{text}.{digits:0{kind.scale}d}" if kind.scale else text
+
+
+def _renderers() -> dict[str, Callable[[Any, ColumnKind], str]]:
+    table: dict[str, Callable[[Any, ColumnKind], str]] = {
+        "decimal": lambda v, k: _decimal(v, k.scale),
+        "date": _date,
+        "time": lambda v, k: _time(v, k) if isinstance(v, timedelta) else _text(v, k),
+    }
+    table.update(dict.fromkeys(_INTEGER, _integer))
+    table.update(dict.fromkeys(_BINARY, _binary))
+    table.update(dict.fromkeys(_TEMPORAL, _datetime))
+    table.update(dict.fromkeys(("float", "double", "real"),
+                               lambda v, k: _decimal(v, FLOAT_SCALE)))
+    return table
+
+
+_RENDERERS: Final = _renderers()
 
 
 def sql_text(kind: ColumnKind) -> str:

@@ -22,7 +22,7 @@ from sync.source.position import current_position, is_mariadb
 from sync.validation.compare import Digest, Key, Rendered
 from sync.validation.normal import ColumnKind, render, sql_row_hash
 
-Conn = pymysql.Connection[Any]
+Conn = "pymysql.Connection[Any]"
 
 
 @dataclass(frozen=True, slots=True)
