@@ -38,7 +38,7 @@ def daemon_health(http_addr: str, timeout: float = 1.0) -> Health:
     """The daemon's /healthz verdict, or that nothing answers at ``http_addr``."""
     url = f"http://{http_addr}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http only
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return Health(True, True, _reason(response.read()))
     except urllib.error.HTTPError as exc:
         return Health(True, False, _reason(exc.read()))

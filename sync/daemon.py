@@ -18,7 +18,7 @@ import pymysql
 import structlog
 
 from sync.apply.batcher import BatchLimits
-from sync.apply.writer import SqlTargetWriter
+from sync.apply.writer import ApplyResult, SqlTargetWriter
 from sync.checksums import ChecksumJob, ChecksumOptions
 from sync.db import connect
 from sync.errors import AuroraSyncError, ConfigError
@@ -27,7 +27,7 @@ from sync.mapping.engine import Mapper
 from sync.mapping.lookups import LookupState
 from sync.mapping.resolve import load_spec
 from sync.mapping.spec import MappingSpec
-from sync.model import Position, Row, SourceTransaction, TargetOp
+from sync.model import Checkpoint, Position, Row, SourceTransaction, TargetOp
 from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table
 from sync.monitor.http import MonitorServer
 from sync.monitor.metrics import Metrics
@@ -43,6 +43,7 @@ from sync.pipeline import (
 )
 from sync.settings import Settings
 from sync.source.binlog import open_binlog
+from sync.source.events import Heartbeat
 from sync.state import StateStore
 
 log = structlog.get_logger("aurora_sync.daemon")
@@ -52,12 +53,14 @@ HEARTBEAT_TABLE = "heartbeat"
 
 @dataclass
 class TransactionMapper:
-    """Maps whole transactions; heartbeat rows go to ``on_heartbeat`` instead of the targets."""
+    """Maps whole transactions; heartbeat rows are held back from the targets and reported
+    to ``on_heartbeat`` once the batch holding them is committed (:meth:`applied`), so the
+    lag measured includes the batching and the target's commit."""
 
     mapper: Mapper
     heartbeat_schema: str | None = None
     on_heartbeat: Callable[[datetime, datetime], None] | None = None
-    _skipped: int = field(default=0)
+    _pending: list[tuple[datetime, datetime]] = field(default_factory=list)
 
     def map_transaction(self, txn: SourceTransaction, *, safe_mode: bool) -> list[TargetOp]:
         ops: list[TargetOp] = []
@@ -71,7 +74,42 @@ class TransactionMapper:
     def _heartbeat(self, row: Row, commit_ts: datetime) -> None:
         written = row.get("ts")
         if self.on_heartbeat is not None and isinstance(written, datetime):
+            self._pending.append((written, commit_ts))
+
+    def applied(self) -> None:
+        """Everything mapped so far is committed on the target."""
+        if self.on_heartbeat is None:
+            return
+        pending, self._pending = self._pending, []
+        for written, commit_ts in pending:
             self.on_heartbeat(written, commit_ts)
+
+
+@dataclass
+class _AppliedHook:
+    """The observer the pipeline sees: the run's observer, plus the heartbeat release."""
+
+    inner: Observer
+    mapper: TransactionMapper
+
+    def resumed(self, checkpoint: Checkpoint) -> None:
+        self.inner.resumed(checkpoint)
+
+    def batch_applied(self, result: ApplyResult, transactions: int, end: Checkpoint) -> None:
+        self.inner.batch_applied(result, transactions, end)
+        self.mapper.applied()
+
+    def heartbeat(self, event: Heartbeat) -> None:
+        self.inner.heartbeat(event)
+
+    def state(self, name: str, detail: str = "") -> None:
+        self.inner.state(name, detail)
+
+    def retried(self, kind: str, count: int = 1) -> None:
+        self.inner.retried(kind, count)
+
+    def error(self, kind: str) -> None:
+        self.inner.error(kind)
 
 
 def rebuild_lookups(settings: Settings, spec: MappingSpec) -> LookupState:
@@ -153,7 +191,7 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
             accept_ddl_at=run.accept_ddl_at,
         )
         pipeline = StreamPipeline(open_source=open_source, mapper=mapper, writer=writer,
-                                  options=options, observer=run.observer)
+                                  options=options, observer=_AppliedHook(run.observer, mapper))
         _record(store, run.observer, "catching_up", f"from {start.position}")
         log.info("streaming", start=str(start.position),
                  safe_until=str(options.safe_until) if options.safe_until else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import pymysql
 
@@ -22,7 +22,7 @@ from sync.source.position import current_position, is_mariadb
 from sync.validation.compare import Digest, Key, Rendered
 from sync.validation.normal import ColumnKind, render, sql_row_hash
 
-Conn = "pymysql.Connection[Any]"
+Conn: TypeAlias = "pymysql.Connection[Any]"
 
 
 @dataclass(frozen=True, slots=True)
