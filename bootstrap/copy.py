@@ -141,7 +141,9 @@ class TaskCopier:
                                       parents=parents) + ops
                 state = TableProgress(ctx.run_id, task.name, last, state.rows_copied + len(rows),
                                       state.chunks + 1, final, progress.rows_estimated)
-                self.writer.apply(ops, None, state=[state])
+                # Safe mode: rows copied at different moments of a live source may briefly
+                # hold each other's unique values; the stream's replay settles them.
+                self.writer.apply(ops, None, state=[state], safe_mode=True)
                 ctx.reporter.chunk(task.name, info.label, len(rows), last,
                                    time.monotonic() - started)
         finally:

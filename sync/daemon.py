@@ -135,8 +135,7 @@ def build_mapper(settings: Settings, spec: MappingSpec) -> Mapper:
     schemas = route_schemas(spec)
     if schemas:
         with contextlib.closing(connect(settings.source)) as conn:
-            for schema in sorted(schemas):
-                primary_keys.update(read_primary_keys(conn, schema))
+            primary_keys = read_primary_keys(conn, sorted(schemas))
     return Mapper(spec, rebuild_lookups(settings, spec), primary_keys)
 
 
@@ -173,7 +172,13 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
                 fix="run `aurora-sync bootstrap` (or `aurora-sync run`, which bootstraps first)",
             )
         bootstrap = store.latest_bootstrap()
-        safe_until = bootstrap.end if bootstrap is not None else None
+        if bootstrap is not None and bootstrap.state == "running":
+            raise ConfigError(
+                f"bootstrap run {bootstrap.id} has not finished: the targets are incomplete",
+                fix="run `aurora-sync bootstrap` (it resumes) or `aurora-sync run`",
+            )
+        done = bootstrap is not None and bootstrap.state == "done"
+        safe_until = bootstrap.end if bootstrap is not None and done else None
         mapper = TransactionMapper(build_mapper(settings, spec), run.heartbeat_schema,
                                    run.on_heartbeat)
         schemas = {spec.source_schema, *route_schemas(spec)}

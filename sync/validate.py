@@ -36,7 +36,7 @@ from sync.state import StateStore
 from sync.validation.compare import Digest, Key, Rendered, RowDiff, TableTally, diff_rows
 from sync.validation.compare import persistent as persistent_diffs
 from sync.validation.expected import ChunkMapper, Expected, refresh_parents
-from sync.validation.normal import render
+from sync.validation.normal import renderer
 from sync.validation.reading import (
     Chunk,
     TargetRange,
@@ -132,8 +132,9 @@ def plan(conn: pymysql.Connection[Any], settings: Settings, spec: MappingSpec,
 
 def rendered(target: TargetRange, expected: Expected) -> dict[Key, Rendered]:
     rows = next((r for ref, r in expected.items() if str(ref) == target.label), {})
-    return {key: tuple(render(row.get(k.name), k) for k in target.kinds)
-            for key, row in rows.items()}
+    names = tuple(k.name for k in target.kinds)
+    render_row = renderer(target.kinds)
+    return {key: render_row([row.get(n) for n in names]) for key, row in rows.items()}
 
 
 def _chunks(conn: pymysql.Connection[Any], schema: str, columns: Sequence[str],

@@ -14,7 +14,11 @@
   secondary keys the reference model does not know: a delete replaces the earlier queued
   operations of its key *at the place of the first one* (it only frees unique values
   earlier); an upsert merges into the directly preceding upsert of its key (nothing of
-  another row in between) when its watched values and update columns make it equivalent.
+  another row in between) when its watched values and update columns make it equivalent;
+- within one table, :func:`plan` writes the deletes before the upserts: a delete is always
+  the first queued operation of its key, so each key keeps its order, and moving a delete
+  earlier only frees unique values sooner. Interleaved deletes and upserts would otherwise
+  cut the table's upserts into many small statements (one round trip each).
 
 :class:`Batch` collects whole source transactions until a budget is reached and cuts them
 into target transactions; only one source transaction larger than the byte budget is split,
@@ -106,21 +110,36 @@ class _TableQueue:
     def ops(self) -> list[Upsert | Delete]:
         return [op for op in self.slots if op is not None]
 
+    def deletes_first(self) -> list[Upsert | Delete]:
+        deletes = [op for op in self.slots if isinstance(op, Delete)]
+        if not deletes:
+            return self.ops()
+        return deletes + [op for op in self.slots if isinstance(op, Upsert)]
+
 
 def coalesce(ops: Iterable[TargetOp]) -> list[TargetOp]:
     """``ops`` with same-key operations merged, barriers kept in place (for tests)."""
+    return _coalesced(ops, _TableQueue.ops)
+
+
+def _coalesced(
+    ops: Iterable[TargetOp], take: Callable[[_TableQueue], list[Upsert | Delete]]
+) -> list[TargetOp]:
     out: list[TargetOp] = []
     queues: dict[TableRef, _TableQueue] = {}
     for op in ops:
         if isinstance(op, Upsert | Delete):
-            queues.setdefault(op.target, _TableQueue()).add(op)
+            queue = queues.get(op.target)
+            if queue is None:
+                queue = queues[op.target] = _TableQueue()
+            queue.add(op)
             continue
         for queue in queues.values():
-            out.extend(queue.ops())
+            out.extend(take(queue))
         queues.clear()
         out.append(op)
     for queue in queues.values():
-        out.extend(queue.ops())
+        out.extend(take(queue))
     return out
 
 
@@ -132,7 +151,7 @@ def plan(
 ) -> list[Statement]:
     """The statements that write ``ops`` with the reference semantics."""
     statements: list[Statement] = []
-    for group in _runs(coalesce(ops)):
+    for group in _runs(_coalesced(ops, _TableQueue.deletes_first)):
         statements.extend(_group_statements(group, resolve, limits))
     return statements
 

@@ -22,6 +22,7 @@ run: no MySQL or Aurora server is available here.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -61,7 +62,8 @@ from sync.errors import (
 )
 from sync.model import Op, Position, RowChange, SourceTransaction
 from sync.settings import Endpoint, Settings
-from sync.source import decode
+from sync.source import decode, rows
+from sync.source.decode import EPOCH
 from sync.source.events import Heartbeat, Rotate, SchemaChange, StreamEvent, TableName
 from sync.source.position import (
     format_mariadb_gtids,
@@ -100,6 +102,9 @@ class _ReplicationConnection(_Connection):
     non-PyMySQL exception here skips that branch.
     """
 
+    pending: Any = None
+    """A packet the reader looked at and hands to the library: returned by the next read."""
+
     def __init__(self, *args: Any, db: str | None = None, **kwargs: Any) -> None:
         # The library names the control connection's database with PyMySQL's deprecated
         # ``db`` keyword, which warns on every connect.
@@ -108,6 +113,9 @@ class _ReplicationConnection(_Connection):
         super().__init__(*args, **kwargs)
 
     def _read_packet(self, packet_type: Any = MysqlPacket) -> Any:
+        if self.pending is not None:
+            packet, self.pending = self.pending, None
+            return packet
         try:
             return super()._read_packet(packet_type)  # type: ignore[no-untyped-call]
         except pymysql.err.OperationalError as exc:
@@ -152,6 +160,9 @@ class _Table:
     table: str
     columns: frozenset[str]
     fixers: tuple[tuple[str, decode.Fixer], ...]
+    source: Any
+    """The library's table map this was built from (row events are read against it)."""
+    reader: rows.TableReader | None
 
 
 @dataclass(slots=True)
@@ -191,6 +202,7 @@ class BinlogReader(Iterator[StreamEvent]):
         end: Position | None,
         gtids: _GtidState,
         progress_every: float,
+        lean: bool = True,
     ) -> None:
         self._stream = stream
         self._endpoint = endpoint
@@ -208,6 +220,8 @@ class BinlogReader(Iterator[StreamEvent]):
         self._out: deque[StreamEvent] = deque()
         self._done = False
         self._last_yield = time.monotonic()
+        self._lean = lean
+        self._stamp: tuple[int, datetime] = (-1, EPOCH)
 
     @property
     def position(self) -> Position:
@@ -224,6 +238,8 @@ class BinlogReader(Iterator[StreamEvent]):
                 self.close()
                 raise StopIteration
             event = self._fetch()
+            if event is _READ:
+                continue
             if event is None:
                 self._done = True
                 continue
@@ -245,7 +261,11 @@ class BinlogReader(Iterator[StreamEvent]):
     # --- reading and errors ---------------------------------------------------------------
 
     def _fetch(self) -> Any:
+        """The library's next event, or ``_READ`` when the lean path took the packet."""
         try:
+            connection = self._lean_connection()
+            if connection is not None and self._lean_step(connection):
+                return _READ
             return self._stream.fetchone()
         except _StreamLost as exc:
             self.close()
@@ -296,6 +316,100 @@ class BinlogReader(Iterator[StreamEvent]):
             position=self.position,
         )
 
+    # --- the lean path: the events of a row backlog read without the library ----------
+
+    def _lean_connection(self) -> _ReplicationConnection | None:
+        # Only once the library has connected (and read the format description): it owns
+        # connecting, the handshake and every event kind not read here.
+        stream = self._stream
+        if not self._lean or not getattr(stream, "_BinLogStreamReader__connected_stream", False):
+            return None
+        connection = stream._stream_connection
+        return connection if isinstance(connection, _ReplicationConnection) else None
+
+    def _lean_step(self, connection: _ReplicationConnection) -> bool:
+        """Read one packet; True when it was handled here, else it goes to the library."""
+        packet = connection._read_packet()
+        data: bytes = packet._data
+        handler = _LEAN.get(data[5]) if len(data) > _HEADER.size and data[0] == 0 else None
+        if handler is not None:
+            header = _HEADER.unpack_from(data)
+            if handler(self, data, header):
+                self._stream.log_pos = header[4]
+                return True
+        connection.pending = packet
+        return False
+
+    def _lean_gtid(self, data: bytes, header: tuple[int, ...]) -> bool:
+        seq_no, domain, flags = _MARIADB_GTID.unpack_from(data, _HEADER.size)
+        self._begin_mariadb(f"{domain}-{header[2]}-{seq_no}", flags)
+        self._pos = header[4]
+        return True
+
+    def _lean_xid(self, data: bytes, header: tuple[int, ...]) -> bool:
+        group = self._current("a commit (Xid)")
+        self._group = None
+        self._finish_at(header[4], header[0], group, group.rows)
+        self._pos = header[4]
+        return True
+
+    def _lean_table_map(self, data: bytes, header: tuple[int, ...]) -> bool:
+        # A table id already mapped is skipped by the library too (freeze_schema).
+        return _table_id(data) in self._stream.table_map
+
+    def _lean_rows(self, data: bytes, header: tuple[int, ...]) -> bool:
+        source = self._stream.table_map.get(_table_id(data))
+        if source is None:
+            return True  # an untracked table: the library skips its rows likewise
+        if source.schema not in self._schemas or (
+            self._tables and (source.schema, source.table) not in self._tables
+        ):
+            self._pos = header[4]
+            return True
+        group = self._current(f"a row change on {source.schema}.{source.table}")
+        info = self._table(_table_id(data), source)
+        images = self._lean_images(data, header, info)
+        if images is None:
+            return False
+        at, op = self._here(), _LEAN_OPS[header[1]]
+        add = group.rows.append
+        if op is Op.UPDATE:
+            for index in range(0, len(images), 2):
+                add((info.schema, info.table, op, images[index], images[index + 1], at))
+        elif op is Op.INSERT:
+            for image in images:
+                add((info.schema, info.table, op, None, image, at))
+        else:
+            for image in images:
+                add((info.schema, info.table, op, image, None, at))
+        self._pos = header[4]
+        return True
+
+    def _lean_images(
+        self, data: bytes, header: tuple[int, ...], info: _Table
+    ) -> list[rows.Image] | None:
+        kind = header[1]
+        lengths = getattr(self._stream, "_BinLogStreamReader__post_header_lengths", None)
+        version_2 = kind in _ROWS_V2
+        expected = 10 if version_2 else 8
+        if info.reader is None or not lengths or lengths[kind - 1] != expected:
+            return None
+        pos = _HEADER.size + expected
+        if version_2:
+            pos += int.from_bytes(data[pos - 2 : pos], "little") - 2
+        columns = data[pos]
+        if columns >= 251 or columns != len(info.columns):  # a longer count: the library
+            return None
+        checksum = getattr(self._stream, "_BinLogStreamReader__use_checksum", True)
+        end = len(data) - (4 if checksum else 0)
+        return info.reader.rows(data, pos + 1, end, kind in _UPDATE_KINDS)
+
+    def _utc(self, timestamp: int) -> datetime:
+        # One datetime per second of commits, not per transaction.
+        if self._stamp[0] != timestamp:
+            self._stamp = (timestamp, _utc(timestamp))
+        return self._stamp[1]
+
     # --- transactions --------------------------------------------------------------------
 
     def _here(self) -> Position:
@@ -331,12 +445,21 @@ class BinlogReader(Iterator[StreamEvent]):
         self, event: Any, rows: list[tuple[str, str, Op, Any, Any, Position]] | None = None
     ) -> None:
         group, self._group = self._group, None
+        self._finish_at(event.packet.log_pos, event.timestamp, group, rows)
+
+    def _finish_at(
+        self,
+        log_pos: int,
+        timestamp: int,
+        group: _Group | None,
+        rows: list[tuple[str, str, Op, Any, Any, Position]] | None,
+    ) -> None:
         if group is not None and group.gtid is not None:
             self._gtids.add(group.gtid)
-        end = Position(self._file, event.packet.log_pos, self._gtids.text())
+        end = Position(self._file, log_pos, self._gtids.text())
         self._boundary = end
         safe = self._safe(end)
-        commit_ts = _utc(event.timestamp)
+        commit_ts = self._utc(timestamp)
         for change in group.ddl if group else ():
             self._out.append(replace(change, position=safe, commit_ts=commit_ts))
         now = time.monotonic()
@@ -356,9 +479,12 @@ class BinlogReader(Iterator[StreamEvent]):
         pass
 
     def _on_mariadb_gtid(self, event: Any) -> None:
-        group = self._open(event.gtid)
-        group.in_tx = not event.flags & FL_STANDALONE
-        if event.flags & FL_PREPARED_XA:
+        self._begin_mariadb(event.gtid, event.flags)
+
+    def _begin_mariadb(self, gtid: str, flags: int) -> None:
+        group = self._open(gtid)
+        group.in_tx = not flags & FL_STANDALONE
+        if flags & FL_PREPARED_XA:
             group.xid = ""  # named by its XA END query
 
     def _on_mysql_gtid(self, event: Any) -> None:
@@ -505,7 +631,7 @@ class BinlogReader(Iterator[StreamEvent]):
         if event.schema not in self._schemas or (self._tables and key not in self._tables):
             return
         group = self._current(f"a row change on {event.schema}.{event.table}")
-        info = self._table(event)
+        info = self._table(event.table_id, self._stream.table_map.get(event.table_id))
         self._check_images(event, info)
         _install_readers(event)
         at, op = self._here(), _ROW_OPS[type(event)]
@@ -523,23 +649,25 @@ class BinlogReader(Iterator[StreamEvent]):
                 position=self._here(),
             )
 
-    def _table(self, event: Any) -> _Table:
-        info = self._infos.get(event.table_id)
-        if info is None:
-            names = [column.name for column in event.columns]
+    def _table(self, table_id: int, source: Any) -> _Table:
+        info = self._infos.get(table_id)
+        if info is None or info.source is not source:
+            names = [column.name for column in source.columns]
             if any(name is None for name in names):
                 raise SourceError(
-                    f"the binlog names no columns of {event.schema}.{event.table} "
+                    f"the binlog names no columns of {source.schema}.{source.table} "
                     "(binlog_row_metadata is not FULL): values cannot be mapped by name and "
                     "unsigned, ENUM and SET values would be wrong",
                     fix="SET GLOBAL binlog_row_metadata=FULL (and in the server config), "
                     "then bootstrap again; `aurora-sync check` refuses to start without it",
-                    table=f"{event.schema}.{event.table}",
+                    table=f"{source.schema}.{source.table}",
                     position=self._here(),
                 )
-            specs = tuple(_column_spec(column) for column in event.columns)
-            info = _Table(event.schema, event.table, frozenset(names), decode.row_fixers(specs))
-            self._infos[event.table_id] = info
+            specs = tuple(_column_spec(column) for column in source.columns)
+            reader = rows.compile_table(source.columns) if self._lean else None
+            info = _Table(source.schema, source.table, frozenset(names),
+                          decode.row_fixers(specs), source, reader)
+            self._infos[table_id] = info
         return info
 
     def _check_images(self, event: Any, info: _Table) -> None:
@@ -606,6 +734,10 @@ def _check_library() -> None:
         )
 
 
+def _table_id(data: bytes) -> int:
+    return int.from_bytes(data[_HEADER.size : _HEADER.size + 6], "little")
+
+
 _Fixers = tuple[tuple[str, decode.Fixer], ...]
 _ROW_OPS: Mapping[type, Op] = {
     WriteRowsEvent: Op.INSERT,
@@ -634,6 +766,23 @@ _HANDLERS: Mapping[type, Callable[[BinlogReader, Any], None]] = {
     DeleteRowsEvent: BinlogReader._on_rows,
     PartialUpdateRowsEvent: BinlogReader._on_partial_update,
 }
+# The events of a backlog of row changes, read without the library's event objects.
+_HEADER = struct.Struct("<xIBIIIH")  # OK byte; timestamp, type, server id, size, log_pos, flags
+_MARIADB_GTID = struct.Struct("<QIB")  # sequence number, domain, flags
+_ROWS_V1, _ROWS_V2 = (0x17, 0x18, 0x19), (0x1E, 0x1F, 0x20)  # write, update, delete
+_UPDATE_KINDS = frozenset({0x18, 0x1F})
+_LEAN_OPS: Mapping[int, Op] = {
+    kind: op
+    for kinds in (_ROWS_V1, _ROWS_V2)
+    for kind, op in zip(kinds, (Op.INSERT, Op.UPDATE, Op.DELETE), strict=True)
+}
+_LEAN: Mapping[int, Callable[[BinlogReader, bytes, tuple[int, ...]], bool]] = {
+    0xA2: BinlogReader._lean_gtid,  # MariaDB GTID
+    0x10: BinlogReader._lean_xid,
+    0x13: BinlogReader._lean_table_map,
+    **dict.fromkeys(_ROWS_V1 + _ROWS_V2, BinlogReader._lean_rows),
+}
+_READ = object()  # _fetch: the lean path handled the packet
 _QUERY_HANDLERS: Mapping[
     decode.Kind, Callable[[BinlogReader, Any, decode.Statement, str], None]
 ] = {
@@ -660,6 +809,7 @@ def open_binlog(
     end: Position | None = None,
     auto_position: bool = False,
     progress_every: float = 1.0,
+    lean: bool = True,
 ) -> BinlogReader:
     """Open the source's binlog at ``start`` (never "wherever the source is now").
 
@@ -668,7 +818,8 @@ def open_binlog(
     (MariaDB GTID list or MySQL GTID set) instead of file and position. ``blocking=False``
     ends at the source's current end, ``end`` after the transaction that reaches it. A
     transaction without tracked rows is yielded empty at most every ``progress_every``
-    seconds, so the checkpoint follows the source while aurora is idle.
+    seconds, so the checkpoint follows the source while aurora is idle. ``lean=False``
+    reads every event through the library's event classes (slower; the same values).
     """
     _check_library()
     # The library logs its settings, password included, at INFO when logging is enabled.
@@ -719,4 +870,5 @@ def open_binlog(
         end=end,
         gtids=gtids,
         progress_every=progress_every,
+        lean=lean,
     )

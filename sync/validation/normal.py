@@ -121,6 +121,17 @@ def _renderers() -> dict[str, Callable[[Any, ColumnKind], str]]:
 _RENDERERS: Final = _renderers()
 
 
+def renderer(kinds: Sequence[ColumnKind]) -> Callable[[Sequence[Any]], tuple[str, ...]]:
+    """A function rendering whole rows of ``kinds``' columns (dispatch resolved once)."""
+    plan = tuple((_RENDERERS.get(k.data_type, _text), k) for k in kinds)
+
+    def render_row(values: Sequence[Any]) -> tuple[str, ...]:
+        return tuple(NULL if v is None else f(v, k)
+                     for v, (f, k) in zip(values, plan, strict=True))
+
+    return render_row
+
+
 def sql_text(kind: ColumnKind) -> str:
     """The SQL expression that spells column ``kind.name`` as :func:`render` does."""
     column = quote(kind.name)
@@ -150,6 +161,7 @@ def sql_row_hash(kinds: Sequence[ColumnKind]) -> str:
 __all__ = [
     "ColumnKind",
     "render",
+    "renderer",
     "row_hash",
     "sql_row_hash",
     "sql_text",

@@ -20,7 +20,7 @@ from sync.errors import ValidationError
 from sync.model import Position
 from sync.source.position import current_position, is_mariadb
 from sync.validation.compare import Digest, Key, Rendered
-from sync.validation.normal import ColumnKind, render, sql_row_hash
+from sync.validation.normal import ColumnKind, renderer, sql_row_hash
 
 Conn: TypeAlias = "pymysql.Connection[Any]"
 
@@ -121,10 +121,8 @@ def target_rows(conn: Conn, target: TargetRange, chunk: Chunk) -> dict[Key, Rend
                     f"WHERE {where}", params)
         rows = cur.fetchall()
     n = target.key_count
-    return {
-        tuple(row[:n]): tuple(render(v, k) for v, k in zip(row, target.kinds, strict=True))
-        for row in rows
-    }
+    render_row = renderer(target.kinds)
+    return {tuple(row[:n]): render_row(row) for row in rows}
 
 
 def column_kinds(conn: Conn, schema: str, table: str,

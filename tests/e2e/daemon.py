@@ -227,7 +227,11 @@ class Daemon:
                              f"{self.logs()[-3000:]}")
 
     def scrape(self, path: str, timeout: float = 5.0) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=timeout)
+        try:
+            return httpx.get(self.url + path, timeout=timeout)
+        except httpx.TransportError:
+            self._alive()  # a daemon that exited says why, not "connection refused"
+            raise
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample of /metrics by (name, sorted labels)."""

@@ -18,7 +18,7 @@ import pytest
 from sync.dev.localdb import LocalServer
 from sync.model import SourceTransaction
 from sync.settings import Settings, load_settings
-from sync.source.binlog import open_binlog
+from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.position import current_position
 
 pytestmark = pytest.mark.integration
@@ -91,8 +91,13 @@ def _settings(server: LocalServer) -> Settings:
     )
 
 
-@pytest.fixture(scope="module")
-def golden(source_server: LocalServer) -> Iterator[tuple[dict[int, Any], dict[int, Any]]]:
+@pytest.fixture(scope="module", params=[True, False], ids=["lean", "library"])
+def golden(
+    source_server: LocalServer, request: pytest.FixtureRequest
+) -> Iterator[tuple[dict[int, Any], dict[int, Any]]]:
+    """Rows as SELECT returns them and as the reader streams them: through its lean row
+    readers (which must then read every row event), or through the library's."""
+    lean: bool = request.param
     source_server.execute(f"DROP DATABASE IF EXISTS {DB}")
     source_server.execute(f"CREATE DATABASE {DB}")
     source_server.execute(f"CREATE TABLE {DB}.t ({COLUMNS})")
@@ -111,12 +116,21 @@ def golden(source_server: LocalServer) -> Iterator[tuple[dict[int, Any], dict[in
         names = [d[0] for d in cur.description]
         selected = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
     streamed: dict[int, Any] = {}
-    with open_binlog(_settings(source_server), start, schemas={DB}, end=end) as reader:
-        for event in reader:
-            assert isinstance(event, SourceTransaction)
-            for change in event.changes:
-                streamed[change.image["id"]] = dict(change.image)
+    with pytest.MonkeyPatch.context() as patch:
+        if lean:
+            patch.setattr(BinlogReader, "_on_rows", _not_lean)
+        with open_binlog(
+            _settings(source_server), start, schemas={DB}, end=end, lean=lean
+        ) as reader:
+            for event in reader:
+                assert isinstance(event, SourceTransaction)
+                for change in event.changes:
+                    streamed[change.image["id"]] = dict(change.image)
     yield selected, streamed
+
+
+def _not_lean(self: BinlogReader, event: Any) -> None:
+    raise AssertionError("a row event went through the library's row parsing")
 
 
 def test_every_row_arrives(golden: tuple[dict[int, Any], dict[int, Any]]) -> None:

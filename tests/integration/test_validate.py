@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_validate_support import env_file_for
 from typer.testing import CliRunner
 
 from bootstrap.run import run_bootstrap
@@ -20,7 +21,6 @@ from sync.dev.localdb import LocalServer
 from sync.state import StateStore
 from sync.validate import ValidateOptions, validate
 from tests.e2e.conftest import Deployment, deployment_settings
-from test_validate_support import env_file_for
 
 pytestmark = pytest.mark.integration
 

@@ -145,7 +145,8 @@ def test_free_reads_the_keys_once_and_deletes_only_what_clashes() -> None:
     cur = FakeCursor([("uq_email", "email", None)], [(1, "a"), (9, "b")])
     values = UniqueValues()
     ops: list[TargetOp] = [up(1, email="a"), Delete(T, ("id",), (5,)), up(2, email="b")]
-    upsert, delete, upsert2 = plan(ops, physical)
+    # One statement each (plan alone would write the delete first, the upserts together).
+    upsert, delete, upsert2 = [statement for op in ops for statement in plan([op], physical)]
     assert values.free(cur, upsert, physical) == {"uq_email": 1}
     assert values.free(cur, delete, physical) == {}
     assert values.free(cur, upsert2, physical) == {"uq_email": 1}

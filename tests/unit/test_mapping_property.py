@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sync.mapping import LookupState, Mapper, load_mapping, map_snapshot
 from sync.mapping.spec import MappingSpec
 from sync.model import RowChange, TableRef
 from sync.testing.memtarget import MemoryTarget
 from tests.unit.mapping_history import MAPPING, T0, TABLES, Aurora, steps
+
 
 @pytest.fixture(scope="module")
 def spec() -> MappingSpec:

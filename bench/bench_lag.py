@@ -1,0 +1,218 @@
+"""End-to-end lag under a steady write load, and under sysbench writing as fast as it can.
+
+Run: ``python bench/bench_lag.py [--seconds 60] [--rate 2000] [--sysbench] [--chart F.png]``
+
+Lag is measured as the daemon measures it: a heartbeat row written on the source every
+0.2 s (our clock, microseconds) is read back from the binlog, and its lag is taken when the
+batch holding it has been committed on the target. Phase 1 writes ``rate`` row changes/s
+(transactions of 20 single-row updates over syllabus and subjects, paced every 10 ms).
+Phase 2 (``--sysbench``) runs ``sysbench oltp_write_only`` (4 threads) against a schema the
+mapping copies as-is through a generic route. Prints p50/p99/max per phase; ``--chart``
+draws lag over time (needs matplotlib: ``pip install -e '.[bench]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bootstrap.run import run_bootstrap  # noqa: E402
+from sync import schema  # noqa: E402
+from sync.daemon import StreamRun, stream  # noqa: E402
+from sync.db import connect  # noqa: E402
+from sync.dev.generate import generate  # noqa: E402
+from sync.dev.localdb import LocalServer, start_server  # noqa: E402
+from sync.dev.localenv import ROOT, local_settings  # noqa: E402
+from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table  # noqa: E402
+from sync.settings import Settings  # noqa: E402
+
+PREFIX = "bl"
+SYSBENCH_DB = "sbtest"
+
+
+class Samples:
+    """(seconds since start, lag, phase) per applied heartbeat."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.phase = "warmup"
+        self.points: list[tuple[float, float, str]] = []
+
+    def applied(self, written: datetime, commit_ts: datetime) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        lag = (now - written).total_seconds()
+        self.points.append((time.monotonic() - self.started, lag, self.phase))
+
+    def of(self, phase: str) -> list[float]:
+        return [lag for _, lag, p in self.points if p == phase]
+
+
+def beat(settings: Settings, stop: threading.Event) -> None:
+    writer = HeartbeatWriter(lambda: connect(settings.source), settings.heartbeat_schema)
+    while not stop.wait(0.2):
+        writer.beat()
+
+
+def steady(source: LocalServer, db: str, rate: int, seconds: float) -> int:
+    """``rate`` row changes per second for ``seconds``; returns how many were written."""
+    per_txn = 20
+    interval = per_txn / rate
+    written = 0
+    with contextlib.closing(source.connect(database=db)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT MAX(id) FROM syllabus")
+        top = int(cur.fetchone()[0])  # type: ignore[index]
+        began = time.monotonic()
+        n = 0
+        while time.monotonic() - began < seconds:
+            ids = [1 + (n * per_txn + i) * 7919 % top for i in range(per_txn)]
+            cur.execute("BEGIN")
+            cur.execute("UPDATE syllabus SET title = CONCAT('Steady ', %s) WHERE id IN %s",
+                        (n, ids[: per_txn // 2]))
+            cur.execute("UPDATE syllabus SET content = CONCAT('rev ', %s) WHERE id IN %s",
+                        (n, ids[per_txn // 2:]))
+            cur.execute("COMMIT")
+            written += per_txn
+            n += 1
+            delay = began + n * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    return written
+
+
+def sysbench_args(server: LocalServer, seconds: int) -> list[str]:
+    return ["sysbench", "oltp_write_only", "--db-driver=mysql", "--mysql-host=127.0.0.1",
+            f"--mysql-port={server.port}", f"--mysql-user={server.user}",
+            f"--mysql-password={server.password}", f"--mysql-db={SYSBENCH_DB}",
+            "--tables=1", "--table-size=10000", "--threads=4", f"--time={seconds}"]
+
+
+def ensure_sysbench() -> None:
+    if shutil.which("sysbench"):
+        return
+    subprocess.run(["apt-get", "install", "-y", "-q", "sysbench"], check=True,  # noqa: S607
+                   capture_output=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def chart(samples: Samples, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - optional, for the chart only
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for phase, colour in (("steady", "tab:blue"), ("sysbench", "tab:orange"),
+                          ("warmup", "tab:gray")):
+        pts = [(t, lag) for t, lag, p in samples.points if p == phase]
+        if pts:
+            ax.plot([t for t, _ in pts], [lag for _, lag in pts], ".", ms=3, color=colour,
+                    label=phase)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("end-to-end lag (s)")
+    ax.set_title("aurora-sync lag: heartbeat written on aurora → committed on the target")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def mapping_with_route(workdir: Path) -> Path:
+    text = (ROOT / "config" / "mapping.yaml").read_text()
+    route = f'routes:\n  - {{schema: {SYSBENCH_DB}, database: {SYSBENCH_DB}, tables: "*"}}'
+    path = workdir / "mapping.yaml"
+    path.write_text(text.replace("routes: []", route))
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--sysbench", action="store_true")
+    parser.add_argument("--chart", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="aurora-sync-bench-lag-"))
+    source = start_server("lag-source", server_id=21)
+    target = start_server("lag-target", server_id=22)
+    samples = Samples()
+    stop = threading.Event()
+    try:
+        settings = local_settings(source, target, PREFIX,
+                                  AURORA_SYNC_MAPPING=str(mapping_with_route(workdir)))
+        schema.init_target(settings)
+        if args.sysbench:
+            ensure_sysbench()
+            for server in (source, target):
+                server.execute(f"CREATE DATABASE IF NOT EXISTS {SYSBENCH_DB}")
+                subprocess.run([*sysbench_args(server, 1), "prepare"], check=True,  # noqa: S603
+                               capture_output=True)
+            target.execute(f"TRUNCATE {SYSBENCH_DB}.sbtest1")
+        generate(lambda: connect(settings.source), database=settings.source_db,
+                 users=args.users, seed=1, create=True)
+        with contextlib.closing(connect(settings.source)) as conn:
+            ensure_heartbeat_table(conn, settings.heartbeat_schema)
+        run_bootstrap(settings)
+        streamer = threading.Thread(target=stream, args=(settings, StreamRun(
+            stop=stop, heartbeat_schema=settings.heartbeat_schema,
+            on_heartbeat=samples.applied)), daemon=True)
+        streamer.start()
+        threading.Thread(target=beat, args=(settings, stop), daemon=True).start()
+        time.sleep(3)
+        samples.phase = "steady"
+        written = steady(source, settings.source_db, args.rate, args.seconds)
+        achieved = written / args.seconds
+        if args.sysbench:
+            samples.phase = "sysbench"
+            subprocess.run([*sysbench_args(source, int(args.seconds)), "run"],  # noqa: S603
+                           check=True, capture_output=True)
+            samples.phase = "drain"
+            time.sleep(5)
+        stop.set()
+        streamer.join(60)
+    finally:
+        stop.set()
+        source.stop()
+        target.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    steady_lags = samples.of("steady")
+    print(f"steady load: {achieved:,.0f} row changes/s for {args.seconds:.0f}s; lag p50 "
+          f"{percentile(steady_lags, 0.5):.3f}s p99 {percentile(steady_lags, 0.99):.3f}s "
+          f"max {max(steady_lags, default=float('nan')):.3f}s ({len(steady_lags)} samples; "
+          "goal p99 < 1 s)")
+    result = {"bench": "lag", "rate": achieved, "p50": percentile(steady_lags, 0.5),
+              "p99": percentile(steady_lags, 0.99)}
+    if args.sysbench:
+        sb = samples.of("sysbench")
+        print(f"sysbench oltp_write_only: lag p50 {percentile(sb, 0.5):.3f}s p99 "
+              f"{percentile(sb, 0.99):.3f}s max {max(sb, default=float('nan')):.3f}s "
+              f"(goal: bounded, p99 < 5 s); mean {statistics.fmean(sb) if sb else 0:.3f}s")
+        result.update(sysbench_p50=percentile(sb, 0.5), sysbench_p99=percentile(sb, 0.99))
+    if args.chart:
+        chart(samples, args.chart)
+        print(f"chart: {args.chart}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
