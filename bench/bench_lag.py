@@ -28,15 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bootstrap.run import run_bootstrap  # noqa: E402
-from sync import schema  # noqa: E402
-from sync.daemon import StreamRun, stream  # noqa: E402
-from sync.db import connect  # noqa: E402
-from sync.dev.generate import generate  # noqa: E402
-from sync.dev.localdb import LocalServer, start_server  # noqa: E402
-from sync.dev.localenv import ROOT, local_settings  # noqa: E402
-from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table  # noqa: E402
-from sync.settings import Settings  # noqa: E402
+from bootstrap.run import run_bootstrap
+from sync import schema
+from sync.daemon import StreamRun, stream
+from sync.db import connect
+from sync.dev.generate import generate
+from sync.dev.localdb import LocalServer, start_server
+from sync.dev.localenv import ROOT, local_settings
+from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table
+from sync.settings import Settings
 
 PREFIX = "bl"
 SYSBENCH_DB = "sbtest"
@@ -101,7 +101,7 @@ def sysbench_args(server: LocalServer, seconds: int) -> list[str]:
 def ensure_sysbench() -> None:
     if shutil.which("sysbench"):
         return
-    subprocess.run(["apt-get", "install", "-y", "-q", "sysbench"], check=True,  # noqa: S607
+    subprocess.run(["apt-get", "install", "-y", "-q", "sysbench"], check=True,
                    capture_output=True)
 
 
@@ -109,7 +109,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def chart(samples: Samples, path: Path) -> None:
@@ -163,7 +163,7 @@ def main() -> int:
             ensure_sysbench()
             for server in (source, target):
                 server.execute(f"CREATE DATABASE IF NOT EXISTS {SYSBENCH_DB}")
-                subprocess.run([*sysbench_args(server, 1), "prepare"], check=True,  # noqa: S603
+                subprocess.run([*sysbench_args(server, 1), "prepare"], check=True,
                                capture_output=True)
             target.execute(f"TRUNCATE {SYSBENCH_DB}.sbtest1")
         generate(lambda: connect(settings.source), database=settings.source_db,
@@ -182,7 +182,7 @@ def main() -> int:
         achieved = written / args.seconds
         if args.sysbench:
             samples.phase = "sysbench"
-            subprocess.run([*sysbench_args(source, int(args.seconds)), "run"],  # noqa: S603
+            subprocess.run([*sysbench_args(source, int(args.seconds)), "run"],
                            check=True, capture_output=True)
             samples.phase = "drain"
             time.sleep(5)

@@ -29,18 +29,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bootstrap.run import run_bootstrap  # noqa: E402
-from sync import schema  # noqa: E402
-from sync.daemon import StreamRun, stream  # noqa: E402
-from sync.db import connect  # noqa: E402
-from sync.dev.generate import generate  # noqa: E402
-from sync.dev.localdb import LocalServer, start_server  # noqa: E402
-from sync.dev.localenv import local_settings  # noqa: E402
-from sync.model import Checkpoint, Op, Position, SourceTransaction  # noqa: E402
-from sync.settings import Settings  # noqa: E402
-from sync.source.binlog import open_binlog  # noqa: E402
-from sync.source.position import current_position  # noqa: E402
-from sync.state import StateStore  # noqa: E402
+from bootstrap.run import run_bootstrap
+from sync import schema
+from sync.daemon import StreamRun, stream
+from sync.db import connect
+from sync.dev.generate import generate
+from sync.dev.localdb import LocalServer, start_server
+from sync.dev.localenv import local_settings
+from sync.model import Checkpoint, Op, Position, SourceTransaction
+from sync.settings import Settings
+from sync.source.binlog import open_binlog
+from sync.source.position import current_position
+from sync.state import StateStore
 
 PREFIX = "bs"
 
@@ -79,11 +79,11 @@ def copy_to_replica(source: LocalServer, replica: LocalServer, db: str) -> None:
     dump = shutil.which("mariadb-dump") or shutil.which("mysqldump") or "mysqldump"
     client = shutil.which("mariadb") or shutil.which("mysql") or "mysql"
     replica.execute(f"CREATE DATABASE `{db}`")
-    with subprocess.Popen(  # noqa: S603
+    with subprocess.Popen(
         [dump, "--no-defaults", f"--socket={source.socket_path}", "--user=root",
          "--single-transaction", db], stdout=subprocess.PIPE,
     ) as dumper:
-        subprocess.run([client, "--no-defaults", f"--socket={replica.socket_path}",  # noqa: S603
+        subprocess.run([client, "--no-defaults", f"--socket={replica.socket_path}",
                         "--user=root", db], stdin=dumper.stdout, check=True)
 
 

@@ -19,8 +19,6 @@ from sync.dev.localdb import LocalServer, start_server
 from tests.e2e.conftest import Deployment, deployment_settings
 from tests.e2e.daemon import Daemon
 
-pytestmark = pytest.mark.failure
-
 _server_ids = itertools.count(301)
 # Small, so that every step of a failure test stays quick on two cores.
 USERS = 120
