@@ -8,7 +8,7 @@ nothing is skipped. Rows become INSERT :class:`~sync.model.RowChange`s mapped wi
 ``commit_ts`` the snapshot's time.
 
 The lookup state is the copied parents' stored columns, loaded from the target once their
-tables are done and shared read-only by the workers; each chunk gets a fresh
+tables are done (:class:`ParentCache`, one per worker process); each chunk gets a fresh
 :class:`~sync.mapping.engine.Mapper` over it, so what the mapper stores of the table being
 copied is dropped with the chunk and memory stays flat.
 
@@ -24,20 +24,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pymysql
 
 from bootstrap.chunks import CopyTask, chunk_sql, range_where
-from bootstrap.position import EndTracker, Method, Snapshot, close_snapshot, open_snapshot
+from bootstrap.position import Method, Snapshot, close_snapshot, open_snapshot
 from bootstrap.progress import Reporter
-from bootstrap.throttle import Throttle
 from sync.apply.sql import quote
 from sync.apply.writer import TargetWriter
 from sync.mapping.engine import Mapper, PrimaryKeys
 from sync.mapping.lookups import LookupState
 from sync.mapping.spec import MappingSpec
-from sync.model import Op, RowChange, TargetOp
+from sync.model import Op, Position, RowChange, TargetOp
 from sync.state import TableProgress
 
 ParentRows = dict[str, dict[Any, tuple[Any, ...]]]
@@ -46,9 +45,21 @@ ParentRows = dict[str, dict[Any, tuple[Any, ...]]]
 SNAPSHOT_SECONDS = 60.0
 
 
+class Admission(Protocol):
+    """Waits until ``rows`` more may be read (:class:`~bootstrap.throttle.Throttle`)."""
+
+    def admit(self, rows: int, stop: threading.Event) -> float: ...
+
+
+class Positions(Protocol):
+    """Told every snapshot position read (:class:`~bootstrap.position.EndTracker`)."""
+
+    def seen(self, position: Position | None) -> None: ...
+
+
 @dataclass(frozen=True)
 class CopyContext:
-    """What every task of one run shares."""
+    """What every task of one worker shares."""
 
     spec: MappingSpec
     run_id: int
@@ -56,9 +67,9 @@ class CopyContext:
     chunk_size: int
     primary_keys: PrimaryKeys
     database: Callable[[str], str]
-    throttle: Throttle
+    throttle: Admission
     reporter: Reporter
-    ends: EndTracker
+    ends: Positions
     stop: threading.Event
 
 
@@ -88,6 +99,21 @@ def load_parents(conn: pymysql.Connection[Any], spec: MappingSpec, tables: Seque
                 rows[row[0]] = tuple(row[1:])
         out[source.table] = rows
     return out
+
+
+class ParentCache:
+    """The parents' lookup rows one worker has loaded, each table once, read only."""
+
+    def __init__(self) -> None:
+        self.rows: ParentRows = {}
+
+    def for_task(self, task: CopyTask, conn: pymysql.Connection[Any],
+                 ctx: CopyContext) -> ParentRows:
+        missing = parent_rows_needed(task, self.rows)
+        if missing:
+            self.rows.update(load_parents(conn, ctx.spec, missing, ctx.database))
+            conn.commit()
+        return {t: self.rows[t] for t in task.info.parents if t in self.rows}
 
 
 class TaskCopier:
@@ -220,5 +246,5 @@ def parent_rows_needed(task: CopyTask, loaded: Mapping[str, Any]) -> list[str]:
     return sorted(t for t in task.info.parents if t not in loaded)
 
 
-__all__ = ["CopyContext", "ParentRows", "TaskCopier", "TaskOutcome", "load_parents",
-           "parent_rows_needed"]
+__all__ = ["Admission", "CopyContext", "ParentCache", "ParentRows", "Positions", "TaskCopier",
+           "TaskOutcome", "load_parents", "parent_rows_needed"]

@@ -194,6 +194,7 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
             safe_until=safe_until if safe_until and start.position < safe_until else None,
             until=run.until,
             accept_ddl_at=run.accept_ddl_at,
+            follow=run.blocking,
         )
         pipeline = StreamPipeline(open_source=open_source, mapper=mapper, writer=writer,
                                   options=options, observer=_AppliedHook(run.observer, mapper))
@@ -231,11 +232,15 @@ def refuse_after_cutover(settings: Settings, *, force: bool) -> None:
 
 def _record(store: StateStore, observer: Observer, state: str, detail: str) -> None:
     observer.state(state, detail)
-    with contextlib.suppress(AuroraSyncError):
+    try:
         current = store.read_state()
         if current is not None and current.state == "cut_over":
             return  # the cutover handed the databases over: its record stands
         store.write_state(state, detail)
+    except (AuroraSyncError, pymysql.MySQLError) as exc:
+        # A target restart leaves the state connection dead: reconnect on the next record.
+        store.close()
+        log.warning("state not recorded", state=state, error=type(exc).__name__)
 
 
 def _stop_after_cutover(store: StateStore, stop: threading.Event) -> None:

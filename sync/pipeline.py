@@ -92,6 +92,9 @@ class StreamOptions:
     queue_transactions: int = 20_000
     # An idle stream still moves its checkpoint on, so a restart replays little.
     idle_checkpoint_seconds: float = 5.0
+    # A blocking binlog never ends by itself: when it does, the source closed the stream
+    # (its shutdown ends the dump with an EOF, not an error) and the loop reconnects.
+    follow: bool = False
 
 
 @dataclass
@@ -193,6 +196,13 @@ class StreamPipeline:
                 self._flush(result)
                 if event.error is not None:
                     raise event.error
+                if self._options.follow:
+                    raise SourceConnectionLostError(
+                        "the source ended the binlog stream (a shutdown or restart)",
+                        fix="nothing to do if it passes: the stream reopens at its committed "
+                        "checkpoint once the source is back",
+                        position=self._last_applied.position if self._last_applied else None,
+                    )
                 return "end"
             if self._handle(event, result):
                 self._flush(result)

@@ -8,17 +8,17 @@ executes inside its own transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
+
+import pymysql
 
 from sync.apply.sql import literal, quote
 from sync.model import Checkpoint, Position
-
-if TYPE_CHECKING:
-    import pymysql
 
 PIPELINE_STATES: Final = (
     "bootstrapping", "catching_up", "streaming", "halted", "stopped", "cut_over",
@@ -176,9 +176,11 @@ class StateStore:
         self.pipeline = pipeline
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # A connection the server dropped cannot say goodbye; forget it all the same.
+            with contextlib.suppress(pymysql.MySQLError, OSError):
+                conn.close()
 
     def _run(self, sql: str) -> tuple[list[tuple[Any, ...]], int]:
         if self._conn is None:

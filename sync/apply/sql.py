@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from typing import Any, Final
 
-from pymysql.converters import escape_item, escape_string
+from pymysql.converters import escape_item
 
 from sync.model import (
     Condition,
@@ -71,8 +71,13 @@ def table_name(ref: TableRef, resolve: Resolve) -> str:
 # --- literals ---------------------------------------------------------------------------
 
 
+# PyMySQL's escape_string table, applied without its wrapper (one call less per value).
+_ESCAPES: Final = {0: "\\0", ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r",
+                   ord("\032"): "\\Z", ord('"'): '\\"', ord("'"): "\\'"}
+
+
 def _str(value: str) -> str:
-    return "'" + escape_string(value) + "'"
+    return "'" + value.translate(_ESCAPES) + "'"
 
 
 def _bytes(value: bytes) -> str:
@@ -177,11 +182,25 @@ def upsert_head(op: Upsert, resolve: Resolve) -> tuple[str, str]:
 
 
 def row_values(op: Upsert) -> str:
+    # Every upserted row of the stream passes here: text, NULL and integers (most values)
+    # skip the table's call.
+    parts: list[str] = []
+    add = parts.append
     try:
-        return "(" + ",".join([_LITERALS[type(v)](v) for v in op.row.values()]) + ")"
+        for value in op.row.values():
+            vtype = type(value)
+            if vtype is str:
+                add("'" + value.translate(_ESCAPES) + "'")
+            elif value is None:
+                add("NULL")
+            elif vtype is int:
+                add(str(value))
+            else:
+                add(_LITERALS[vtype](value))
     except KeyError:
         # Only to name the value that has no literal.
         return "(" + ",".join(map(literal, op.row.values())) + ")"
+    return "(" + ",".join(parts) + ")"
 
 
 def odku_assignments(

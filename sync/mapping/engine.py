@@ -11,12 +11,16 @@ A change is dispatched on ``(schema, table)`` to a compiled plan and then on its
 * an aurora table under ``ignore``, or any table of another schema: no operations;
 * any other aurora table: :class:`MappingError` when the spec says ``unmapped: error``.
 
-A row whose parent the lookup state does not know cannot get its denormalised columns. In
-normal operation that is a bug or a broken state, so the mapper stops (MappingError). In safe
-mode (replaying history from before the snapshot position, see DESIGN.md) it is expected: the
-parent was deleted before the snapshot, so the row was gone from the snapshot too, and any
-later change that brings it back is replayed as well; the change maps to no operations and
-leaves the lookup state untouched, which keeps the state equal to the target.
+A row whose parent the lookup state does not know (a parent it keeps: one read by lookups or
+reached through by cascades) cannot be mapped faithfully. In normal operation that is a bug or
+a broken state, so the mapper stops (MappingError). In safe mode (replaying history from
+before the snapshot position, see DESIGN.md) it is expected: the parent existed when the
+change was made and is gone from the target, which is ahead, so aurora deletes it later in the
+window. A cascading reference maps the change to no operations and leaves the lookup state
+untouched, which keeps the state equal to the target: the row goes with the parent, and any
+later change that brings it back is replayed as well. A SET NULL reference is written as NULL,
+which is what that delete leaves; the replayed delete could not null it, since it reaches
+the row through the parent's target row.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The lookup state: the few parent columns denormalised values are read from.
 
 ``semesters: id -> (user_id,)``, ``subjects: id -> (semester_id,)`` for aurora; the layout
-comes from the spec (``MappingSpec.stored``). It is fed by the same changes the mapping sees
-and repeats aurora's foreign-key actions on itself, because a cascaded child row never
-reaches the binlog. At start it is rebuilt from the target tables named by
-``MappingSpec.lookup_sources()``: the target holds exactly what was applied.
+comes from the spec (``MappingSpec.stored``): the tables lookups read, and every parent that
+has parents itself, since cascades reach its children through its target rows and a child
+referring to one the target lacks must be known as such (safe mode). It is fed by the same
+changes the mapping sees and repeats aurora's foreign-key actions on itself, because a
+cascaded child row never reaches the binlog. At start it is rebuilt from the target tables
+named by ``MappingSpec.lookup_sources()``: the target holds exactly what was applied.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ Image = dict[str, Any]
 
 # Column type codes of the binlog table map (MySQL's enum_field_types).
 _TINY, _SHORT, _LONG, _FLOAT, _DOUBLE, _TIMESTAMP, _LONGLONG, _INT24 = 1, 2, 3, 4, 5, 7, 8, 9
-_DATE, _DATETIME, _YEAR, _VARCHAR, _BIT, _TIMESTAMP2, _DATETIME2, _TIME2 = 10, 12, 13, 15, 16, 17, 18, 19
+_DATE, _DATETIME, _YEAR, _VARCHAR, _BIT = 10, 12, 13, 15, 16
+_TIMESTAMP2, _DATETIME2, _TIME2 = 17, 18, 19
 _NEWDECIMAL, _ENUM, _SET, _BLOB, _STRING = 246, 247, 248, 252, 254
 
 _DECIMAL_DIGITS: Final = 9
@@ -105,7 +106,7 @@ def _fraction(raw: bytes, fsp: int) -> int:
     value = int.from_bytes(raw, "big", signed=True)
     if fsp % 2:
         value = int(value / 10)
-    return value * 10 ** (6 - fsp)
+    return int(value * 10 ** (6 - fsp))
 
 
 def _timestamp(data: bytes, pos: int) -> tuple[Any, int]:
@@ -240,49 +241,46 @@ def _bit(column: Any) -> Reader:
     return read
 
 
+def _fsp(column: Any) -> int:
+    return getattr(column, "fsp", 0) or 0
+
+
+def _length_bytes(column: Any) -> int:
+    return 2 if column.max_length > 255 else 1
+
+
+def _char(column: Any) -> Reader | None:
+    pad = column.max_length if column.character_set_name == "binary" else 0
+    return _string(_length_bytes(column), column, pad_to=pad)
+
+
+_FACTORIES: Final[dict[int, Callable[[Any], Reader | None]]] = {
+    _INT24: lambda c: _int24(bool(c.unsigned)),
+    _FLOAT: lambda _c: _float,
+    _DOUBLE: lambda _c: _fixed(8, _FLOAT64.unpack_from),
+    _YEAR: lambda _c: _year,
+    _DATE: lambda _c: _date,
+    _DATETIME: lambda _c: _datetime,
+    _TIMESTAMP: lambda _c: _timestamp,
+    _DATETIME2: lambda c: _sized(5 + decode.fsp_bytes(_fsp(c)), decode.datetime2_value, _fsp(c)),
+    _TIME2: lambda c: _sized(3 + decode.fsp_bytes(_fsp(c)), decode.time2_value, _fsp(c)),
+    _TIMESTAMP2: lambda c: _timestamp2(_fsp(c)),
+    _NEWDECIMAL: lambda c: _newdecimal(c.precision, c.decimals),
+    _VARCHAR: lambda c: _string(_length_bytes(c), c),
+    _STRING: _char,
+    _BLOB: lambda c: _string(c.length_size, c),
+    _ENUM: _enum,
+    _SET: _set,
+    _BIT: _bit,
+}
+
+
 def _reader(column: Any) -> Reader | None:
-    kind = column.type
-    if (kind, bool(column.unsigned)) in _INTS:
-        unpack = _INTS[(kind, bool(column.unsigned))]
+    unpack = _INTS.get((column.type, bool(column.unsigned)))
+    if unpack is not None:
         return _fixed(unpack.size, unpack.unpack_from)
-    fsp = getattr(column, "fsp", 0) or 0
-    simple: dict[int, Reader] = {
-        _INT24: _int24(bool(column.unsigned)),
-        _FLOAT: _float,
-        _DOUBLE: _fixed(8, _FLOAT64.unpack_from),
-        _YEAR: _year,
-        _DATE: _date,
-        _DATETIME: _datetime,
-        _TIMESTAMP: _timestamp,
-    }
-    if kind in simple:
-        return simple[kind]
-    if kind == _DATETIME2:
-        return _sized(5 + decode.fsp_bytes(fsp), decode.datetime2_value, fsp)
-    if kind == _TIME2:
-        return _sized(3 + decode.fsp_bytes(fsp), decode.time2_value, fsp)
-    return _other_reader(kind, column, fsp)
-
-
-def _other_reader(kind: int, column: Any, fsp: int) -> Reader | None:
-    if kind == _TIMESTAMP2:
-        return _timestamp2(fsp)
-    if kind == _NEWDECIMAL:
-        return _newdecimal(column.precision, column.decimals)
-    if kind == _VARCHAR:
-        return _string(2 if column.max_length > 255 else 1, column)
-    if kind == _STRING:
-        pad = column.max_length if column.character_set_name == "binary" else 0
-        return _string(2 if column.max_length > 255 else 1, column, pad_to=pad)
-    if kind == _BLOB:
-        return _string(column.length_size, column)
-    if kind == _ENUM:
-        return _enum(column)
-    if kind == _SET:
-        return _set(column)
-    if kind == _BIT:
-        return _bit(column)
-    return None
+    make = _FACTORIES.get(column.type)
+    return make(column) if make is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,8 +120,6 @@ class Daemon:
         values.update({
             "AURORA_SYNC_HTTP_ADDR": f"127.0.0.1:{self.port}",
             "AURORA_SYNC_LOG_FORMAT": "json",
-            # Our own heartbeat schema: modules sharing the source never read each other's.
-            "AURORA_SYNC_HEARTBEAT_SCHEMA": f"{deployment.source_db}_hb",
         })
         values.update({k: str(v) for k, v in overrides.items()})
         workdir.mkdir(parents=True, exist_ok=True)

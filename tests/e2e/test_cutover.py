@@ -26,6 +26,7 @@ from sync.dev.generate import generate
 from sync.dev.load import WriteLoad
 from sync.dev.localdb import LocalServer, free_port, start_server
 from sync.errors import CutoverError
+from sync.logging import configure_logging
 from sync.pipeline import StreamResult
 from sync.state import StateStore
 from sync.validate import ValidateOptions, validate
@@ -57,6 +58,8 @@ class Daemon:
     """`aurora-sync run` after bootstrap, in a thread (sync.daemon.serve)."""
 
     def __init__(self, d: Deployment) -> None:
+        # A CLI run earlier in the session bound the log output to its own, closed, stream.
+        configure_logging(d.settings)
         self.stop = threading.Event()
         self.box: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._main, args=(d,), daemon=True)
@@ -202,12 +205,12 @@ def test_target_down_during_drain_aborts_and_unfreezes(source_server: LocalServe
                 on_step)
     assert time.monotonic() - started < 15
     writer.join(10)
+    assert daemon.thread.is_alive(), daemon.box
     # The write waited on the lock for the drain, then aurora accepted it.
     assert waiting.get("seconds", 0) >= 2.0, waiting
     own_target.start()
-    d.wait_applied(d.source_position(), timeout=90)
+    d.wait_applied(d.source_position(), timeout=60)
     assert "probe-frozen@example.test" in target_emails(d)
-    assert daemon.thread.is_alive()
     assert validate(d.settings, ValidateOptions(settle_timeout=5)).clean
     daemon.stop.set()
     daemon.join(30)

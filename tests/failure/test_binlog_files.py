@@ -1,0 +1,68 @@
+"""Binlog files come and go: rotations under load are followed exactly; a binlog purged past
+the checkpoint while the daemon is down stops it with the demand for a new bootstrap, never
+a silent jump over the lost changes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from sync.dev.localdb import LocalServer
+from tests.e2e.conftest import Deployment
+from tests.e2e.daemon import Daemon, assert_exact, read_state
+from tests.failure.conftest import bootstrapped, drain, seed, write_load
+
+pytestmark = [pytest.mark.integration, pytest.mark.failure]
+
+ROTATIONS = 5
+
+
+def test_rotations_under_load_end_exact(
+        deployment_factory: Callable[..., Deployment], daemon_factory: Callable[..., Daemon],
+        own_source: LocalServer) -> None:
+    d = deployment_factory("frot", source=own_source)
+    seed(d)
+    daemon = bootstrapped(d, daemon_factory(d))
+    first = daemon.checkpoint()
+    running = write_load(d, seed=61).start()
+    for _ in range(ROTATIONS):
+        time.sleep(0.7)
+        own_source.execute("FLUSH BINARY LOGS")
+    stats = running.stop()
+    assert stats.committed > 100
+    drain(d, daemon)
+    last = daemon.checkpoint()
+    assert first is not None and last is not None
+    assert int(last.file.rsplit(".", 1)[1]) >= int(first.file.rsplit(".", 1)[1]) + ROTATIONS
+    assert_exact(d)
+
+
+def test_binlog_purged_past_checkpoint_demands_a_bootstrap(
+        deployment_factory: Callable[..., Deployment], daemon_factory: Callable[..., Daemon],
+        own_source: LocalServer) -> None:
+    d = deployment_factory("fpurge", source=own_source)
+    seed(d)
+    daemon = bootstrapped(d, daemon_factory(d))
+    daemon.sigterm()
+    assert daemon.wait_exit(60) == 0
+    stopped_at = daemon.checkpoint()
+    assert stopped_at is not None
+
+    # Changes the daemon never saw, then their binlog is gone.
+    write_load(d, seed=67).run(transactions=40)
+    own_source.execute("FLUSH BINARY LOGS")
+    newest = str(own_source.execute("SHOW BINARY LOGS")[-1][0])
+    own_source.execute(f"PURGE BINARY LOGS TO '{newest}'")
+    assert newest > stopped_at.file
+
+    daemon.start()
+    code = daemon.wait_exit(60)
+    message = daemon.logs()
+    assert code != 0, message[-3000:]
+    assert "bootstrap" in message and "binlog" in message, message[-3000:]
+    assert daemon.checkpoint() == stopped_at
+    state = read_state(d)
+    assert state is not None and state.state == "halted"
+    assert state.last_error_fix and "bootstrap" in state.last_error_fix
