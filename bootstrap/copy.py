@@ -24,13 +24,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pymysql
 
 from bootstrap.chunks import CopyTask, chunk_sql, range_where
 from bootstrap.position import Method, Snapshot, close_snapshot, open_snapshot
-from bootstrap.progress import Reporter
 from sync.apply.sql import quote
 from sync.apply.writer import TargetWriter
 from sync.mapping.engine import Mapper, PrimaryKeys
@@ -38,6 +37,9 @@ from sync.mapping.lookups import LookupState
 from sync.mapping.spec import MappingSpec
 from sync.model import Op, Position, RowChange, TargetOp
 from sync.state import TableProgress
+
+if TYPE_CHECKING:  # the workers need not import the display (rich)
+    from bootstrap.progress import Reporter
 
 ParentRows = dict[str, dict[Any, tuple[Any, ...]]]
 # A read view older than this is let go and a new one opened: a long-lived snapshot holds

@@ -4,7 +4,8 @@ writing the tasks its parent hands it, one at a time.
 The parent (:mod:`bootstrap.workers`) keeps the plan, the throttle, the progress display and
 stop handling; a worker asks it before each chunk and tells it what it did, over one pipe:
 
-    parent → worker   (task, progress) | None (no more work: exit)
+    parent → worker   WorkerJob, once
+                      (task, progress) | None (no more work: exit)
     worker → parent   ("admit", rows)          answered True (go on) or False (stop)
                       ("chunk", task, table, rows, last key, seconds)
                       ("seen", snapshot position)
@@ -14,6 +15,11 @@ stop handling; a worker asks it before each chunk and tells it what it did, over
 SIGINT and SIGTERM are the parent's to handle (a terminal's Ctrl-C reaches the whole process
 group): the worker learns of a stop at its next admission, after its chunk has committed.
 It dies with its parent, so a killed bootstrap leaves no copy running behind it.
+
+A worker is started as ``python -m bootstrap.worker FD`` (FD: its end of a socket pair) with
+the parent's import path, not through multiprocessing's spawn: that would import the
+parent's ``__main__`` module again, running any script that calls :func:`run_bootstrap`
+without an ``if __name__ == "__main__"`` guard a second time.
 """
 
 from __future__ import annotations
@@ -24,16 +30,16 @@ import os
 import signal
 import threading
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 
 from bootstrap.chunks import CopyTask
 from bootstrap.copy import CopyContext, ParentCache, TaskCopier
 from bootstrap.position import Method
-from bootstrap.progress import TableSummary
 from bootstrap.reading import fast_temporal_decoders
 from sync.apply.writer import SqlTargetWriter
 from sync.db import connect
@@ -44,6 +50,9 @@ from sync.mapping.spec import MappingSpec
 from sync.model import Position
 from sync.settings import Settings
 from sync.state import TableProgress
+
+if TYPE_CHECKING:
+    from bootstrap.progress import TableSummary
 
 _PR_SET_PDEATHSIG = 1
 
@@ -113,11 +122,8 @@ class _Parent:
     def throttled(self, reason: str | None) -> None:
         pass
 
-    def finish(self, summaries: Any) -> None:
-        del summaries  # the parent shows the summary
-
-    def summaries(self) -> tuple[TableSummary, ...]:
-        return ()
+    def finish(self, summaries: Sequence[TableSummary]) -> None:
+        pass
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -130,13 +136,15 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def worker_main(conn: Connection, job: WorkerJob) -> None:
+def main(fd: int) -> None:
     """The process's entry point: serve tasks until told to exit or an error."""
-    _die_with_parent(job.parent_pid)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_IGN)
-    configure_logging(job.settings)
+    conn = Connection(fd)
     try:
+        job: WorkerJob = conn.recv()
+        _die_with_parent(job.parent_pid)
+        configure_logging(job.settings)
         _serve(conn, job)
     except (EOFError, BrokenPipeError):
         return  # the parent is gone: nothing to report to
@@ -181,4 +189,4 @@ def _serve(conn: Connection, job: WorkerJob) -> None:
             conn.send(("done", outcome))
 
 
-__all__ = ["RemoteError", "WorkerJob", "worker_main"]
+__all__ = ["RemoteError", "WorkerJob", "main"]

@@ -1,31 +1,44 @@
-"""Worker threads sharing one run's tasks, parents before the children that look them up.
+"""Copy worker processes sharing one run's tasks, parents before the children that look them
+up.
 
-Threads, not processes: each worker overlaps its own server round trips (source read, target
-commit) with the Python work of the others; see bench/bench_bootstrap.py for what 1, 2 and 4
-workers gave on two cores. The parents' lookup rows are loaded from the target once, when
-the first task that needs them starts, and shared read-only.
+Processes, not threads: reading (PyMySQL's row parsing), mapping and building the SQL are
+Python work that holds the GIL, so threads of one process took turns on one core. Each
+process (:mod:`bootstrap.process`) owns its connections and its parents' lookup rows; this
+side keeps what must be one for the run: the task order (:class:`Scheduler`), the shared
+rows-per-second budget and pauses (the :class:`~bootstrap.throttle.Throttle`, asked on a
+worker's behalf before each of its chunks), the progress display, the end position, stop
+handling and the first error. One thread per process serves its pipe.
+
+A worker's error reaches :func:`run_workers`'s caller as the same
+:class:`~sync.errors.AuroraSyncError` type with its reason and context; a worker that dies
+(killed, out of memory) becomes a :class:`~sync.errors.BootstrapError` naming it. On a stop
+or an error the other workers finish the chunk they are writing and exit.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
-import pymysql
-
 from bootstrap.chunks import CopyTask, ready
-from bootstrap.copy import CopyContext, ParentRows, TaskCopier, TaskOutcome, load_parents
-from sync.apply.writer import SqlTargetWriter
-from sync.db import connect
-from sync.errors import AuroraSyncError, BootstrapError
+from bootstrap.copy import CopyContext, TaskOutcome
+from bootstrap.process import RemoteError, WorkerJob
+from sync.errors import BootstrapError
 from sync.settings import Settings
 from sync.state import TableProgress
 
+# How long an exiting worker may take to close its connections before it is killed.
+EXIT_SECONDS = 10.0
+
 
 class Scheduler:
-    """Hands out ready tasks, loads parents once, and collects outcomes and the first error."""
+    """Hands out ready tasks, and collects outcomes and the first error."""
 
     def __init__(self, tasks: Sequence[CopyTask], progress: dict[str, TableProgress]) -> None:
         self.tasks = tuple(tasks)
@@ -34,9 +47,7 @@ class Scheduler:
         self.running: set[str] = set()
         self.outcomes: list[TaskOutcome] = []
         self.error: BaseException | None = None
-        self.parents: ParentRows = {}
         self._cond = threading.Condition()
-        self._loading = threading.Lock()
 
     def take(self, stop: threading.Event) -> CopyTask | None:
         with self._cond:
@@ -65,56 +76,114 @@ class Scheduler:
                 self.error = exc
             self._cond.notify_all()
 
-    def parents_for(self, task: CopyTask, conn: pymysql.Connection[Any],
-                    ctx: CopyContext) -> ParentRows:
-        with self._loading:
-            missing = sorted(t for t in task.info.parents if t not in self.parents)
-            if missing:
-                self.parents.update(load_parents(conn, ctx.spec, missing, ctx.database))
-                conn.commit()
-            return {t: self.parents[t] for t in task.info.parents if t in self.parents}
+
+class _WorkerFailed(Exception):  # noqa: N818 - internal: the worker's error, rebuilt
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
-def _work(settings: Settings, ctx: CopyContext, scheduler: Scheduler) -> None:
+def _serve_task(conn: Connection, ctx: CopyContext) -> TaskOutcome:
+    """Answer one worker's requests while it copies one task; its outcome."""
+    while True:
+        message: tuple[Any, ...] = conn.recv()
+        kind = message[0]
+        if kind == "admit":
+            ctx.throttle.admit(message[1], ctx.stop)
+            conn.send(not ctx.stop.is_set())
+        elif kind == "chunk":
+            ctx.reporter.chunk(*message[1:])
+        elif kind == "seen":
+            ctx.ends.seen(message[1])
+        elif kind == "done":
+            outcome: TaskOutcome = message[1]
+            return outcome
+        else:
+            remote: RemoteError = message[1]
+            raise _WorkerFailed(remote.rebuild())
+
+
+def _drive(conn: Connection, worker: _Worker, ctx: CopyContext, scheduler: Scheduler) -> None:
     task: CopyTask | None = None
     try:
-        with contextlib.ExitStack() as stack:
-            source = stack.enter_context(contextlib.closing(connect(settings.source)))
-            target = stack.enter_context(contextlib.closing(
-                connect(settings.target, autocommit=False)))
-            writer = SqlTargetWriter(settings)
-            stack.callback(writer.close)
-            copier = TaskCopier(ctx, source, target, writer)
-            while (task := scheduler.take(ctx.stop)) is not None:
-                parents = scheduler.parents_for(task, target, ctx)
-                outcome = copier.copy(task, scheduler.progress[task.name], parents)
-                scheduler.finish(task, outcome)
-                task = None
-    except AuroraSyncError as exc:
-        scheduler.fail(task, exc)
-    except pymysql.MySQLError as exc:
+        while (task := scheduler.take(ctx.stop)) is not None:
+            conn.send((task, scheduler.progress[task.name]))
+            scheduler.finish(task, _serve_task(conn, ctx))
+            task = None
+        conn.send(None)
+    except _WorkerFailed as failed:
+        scheduler.fail(task, failed.error)
+    except (EOFError, OSError):
         scheduler.fail(task, BootstrapError(
-            f"the copy lost its way: {exc.args[-1]}",
+            f"copy worker {worker.name} died (exit code {worker.exit_code(1.0)})",
             table=task.name if task else None,
-            fix="check both servers, then run `aurora-sync bootstrap` again: it resumes at "
-            "the next chunk",
+            fix="look for the cause in the system log (out of memory?), then run "
+            "`aurora-sync bootstrap` again: it resumes at the next chunk",
         ))
     except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
         scheduler.fail(task, exc)
+    finally:
+        conn.close()  # a worker still waiting for work reads the end and exits
 
 
-def run_workers(settings: Settings, ctx: CopyContext, scheduler: Scheduler, workers: int,
-                *, work: Callable[[Settings, CopyContext, Scheduler], None] = _work) -> None:
-    """Run ``workers`` threads until every task is done, a stop is asked or one fails."""
-    threads = [threading.Thread(target=work, args=(settings, ctx, scheduler),
-                                name=f"bootstrap-{i}", daemon=True) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.5)
-            if scheduler.error is not None:
-                ctx.stop.set()  # the others finish their chunk and leave
+def _job(settings: Settings, ctx: CopyContext) -> WorkerJob:
+    return WorkerJob(settings=settings, spec=ctx.spec, run_id=ctx.run_id, method=ctx.method,
+                     chunk_size=ctx.chunk_size, primary_keys=dict(ctx.primary_keys),
+                     parent_pid=os.getpid())
+
+
+class _Worker:
+    """One worker process and the parent's end of its socket pair."""
+
+    def __init__(self, name: str, job: WorkerJob) -> None:
+        self.name = name
+        mine, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+                [sys.executable, "-m", "bootstrap.worker", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
+        finally:
+            theirs.close()
+        self.conn = Connection(mine.detach())
+        self.conn.send(job)
+
+    def exit_code(self, wait: float) -> int | None:
+        try:
+            return self.process.wait(wait)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def reap(self) -> None:
+        if self.exit_code(EXIT_SECONDS) is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def run_workers(settings: Settings, ctx: CopyContext, scheduler: Scheduler,
+                workers: int) -> None:
+    """Run ``workers`` processes until every task is done, a stop is asked or one fails."""
+    job = _job(settings, ctx)
+    started: list[_Worker] = []
+    drivers: list[threading.Thread] = []
+    try:
+        for i in range(workers):
+            worker = _Worker(f"bootstrap-{i}", job)
+            started.append(worker)
+            drivers.append(threading.Thread(
+                target=_drive, args=(worker.conn, worker, ctx, scheduler),
+                name=worker.name, daemon=True))
+        for driver in drivers:
+            driver.start()
+        for driver in drivers:
+            while driver.is_alive():
+                driver.join(0.5)
+                if scheduler.error is not None:
+                    ctx.stop.set()  # the others finish their chunk and leave
+    finally:
+        for worker in started:
+            worker.conn.close()  # idle ones read the end and exit
+            worker.reap()
     if scheduler.error is not None:
         raise scheduler.error
 

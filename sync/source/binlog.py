@@ -392,7 +392,8 @@ class BinlogReader(Iterator[StreamEvent]):
         lengths = getattr(self._stream, "_BinLogStreamReader__post_header_lengths", None)
         version_2 = kind in _ROWS_V2
         expected = 10 if version_2 else 8
-        if info.reader is None or not lengths or lengths[kind - 1] != expected:
+        declared = lengths[kind - 1] if lengths and len(lengths) >= kind else None
+        if info.reader is None or declared != expected:
             return None
         pos = _HEADER.size + expected
         if version_2:

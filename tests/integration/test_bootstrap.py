@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,7 +25,7 @@ from test_bootstrap_support import (
 from bootstrap.progress import NullReporter, TableSummary
 from bootstrap.run import needs_bootstrap, run_bootstrap, safe_window
 from sync.dev.localdb import LocalServer
-from sync.errors import BootstrapError
+from sync.errors import ApplyError, BootstrapError
 from sync.settings import Settings
 from sync.state import StateStore, Throttle
 
@@ -172,4 +174,63 @@ def test_throttle_row_pauses_and_resumes_the_copy(settings: Settings,
     assert not worker.is_alive()
     assert capture.throttles == ["paused by the throttle row", None]
     assert outcome["result"].rows > 25_000
+    assert differences(settings) == []
+
+
+def test_a_stop_lets_the_chunks_in_flight_commit_and_a_rerun_resumes(
+        settings: Settings, aurora: LocalServer, target_server: LocalServer) -> None:
+    stop = threading.Event()
+
+    class StopAfterFirstChunk(Capture):
+        def chunk(self, task: str, table: str, rows: int, last_key: Any,
+                  seconds: float) -> None:
+            super().chunk(task, table, rows, last_key, seconds)
+            stop.set()
+
+    capture = StopAfterFirstChunk()
+    with pytest.raises(BootstrapError, match="stopped before it finished"):
+        run_bootstrap(settings, workers=2, reporter=capture, stop=stop)
+    copied = sum(rows for _, _, rows, _, _ in progress(target_server))
+    assert 0 < copied < sum(source_counts(aurora).values())
+    # Every chunk reported had committed with its progress row; none was left half done.
+    assert copied == sum(rows for _, rows, _ in capture.chunks)
+
+    result = run_bootstrap(settings, workers=2, reporter=NullReporter())
+    assert result.resumed
+    assert differences(settings) == []
+
+
+def test_a_workers_error_reaches_the_caller_as_itself(settings: Settings,
+                                                      target_server: LocalServer) -> None:
+    target_server.execute("ALTER TABLE bs_syllabus.syllabus MODIFY title VARCHAR(2)")
+    with pytest.raises(ApplyError) as caught:
+        run_bootstrap(settings, workers=2, reporter=NullReporter())
+    assert caught.value.table == "bs_syllabus.syllabus"
+    assert "error 1406" in caught.value.reason
+    assert caught.value.fix and "widen the column" in caught.value.fix
+
+
+def _worker_pids() -> list[int]:
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return [int(pid) for task in tasks.iterdir()
+            for pid in (task / "children").read_text().split()]
+
+
+def test_a_killed_worker_stops_the_run_resumably(settings: Settings, aurora: LocalServer,
+                                                  target_server: LocalServer) -> None:
+    class KillOneWorker(Capture):
+        def chunk(self, task: str, table: str, rows: int, last_key: Any,
+                  seconds: float) -> None:
+            if not self.chunks:
+                os.kill(_worker_pids()[0], signal.SIGKILL)
+            super().chunk(task, table, rows, last_key, seconds)
+
+    with pytest.raises(BootstrapError, match="died") as caught:
+        run_bootstrap(settings, workers=2, reporter=KillOneWorker())
+    assert caught.value.fix and "resumes" in caught.value.fix
+    assert _worker_pids() == []  # the other worker finished its chunk and exited
+
+    result = run_bootstrap(settings, workers=2, reporter=NullReporter())
+    assert result.resumed
+    assert {t.table: t.rows for t in result.tables} == source_counts(aurora)
     assert differences(settings) == []
