@@ -95,10 +95,14 @@ def load_parents(conn: pymysql.Connection[Any], spec: MappingSpec, tables: Seque
         columns = ", ".join(quote(c) for c in (source.key_column, *source.columns))
         table = f"{quote(database(source.target.database))}.{quote(source.target.table)}"
         rows: dict[Any, tuple[Any, ...]] = {}
+        # Siblings share their parent's values (a semester's subjects, one semester_id): one
+        # tuple per distinct value keeps every worker's copy of a large parent small.
+        shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         with conn.cursor(pymysql.cursors.SSCursor) as cur:
             cur.execute(f"SELECT {columns} FROM {table}")
             for row in cur.fetchall_unbuffered():
-                rows[row[0]] = tuple(row[1:])
+                values = tuple(row[1:])
+                rows[row[0]] = shared.setdefault(values, values)
         out[source.table] = rows
     return out
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pymysql
 import structlog
@@ -277,8 +278,18 @@ def serve(
     with contextlib.closing(connect(settings.source)) as conn:
         heartbeat_table = ensure_heartbeat_table(conn, settings.heartbeat_schema)
     metrics = Metrics.for_settings(settings, heartbeat_table=heartbeat_table)
-    store = StateStore(lambda: connect(settings.target), settings.state_db, settings.pipeline)
-    gap = GapSampler(lambda: connect(settings.source), metrics)
+    # The scheduled jobs' connections time out like the binlog's: a half-open connection
+    # would otherwise hold its job (and the shutdown that waits for it) for good.
+    timeout = settings.read_timeout
+
+    def source() -> pymysql.Connection[Any]:
+        return connect(settings.source, read_timeout=timeout)
+
+    def target() -> pymysql.Connection[Any]:
+        return connect(settings.target, read_timeout=timeout)
+
+    store = StateStore(target, settings.state_db, settings.pipeline)
+    gap = GapSampler(source, metrics)
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
         stack.callback(gap.close)
@@ -289,8 +300,8 @@ def serve(
         scheduler = build_scheduler(
             settings,
             metrics=metrics,
-            heartbeat=HeartbeatWriter(lambda: connect(settings.source),
-                                      settings.heartbeat_schema) if heartbeat_table else None,
+            heartbeat=HeartbeatWriter(source, settings.heartbeat_schema)
+            if heartbeat_table else None,
             gap=gap,
             checksums=ChecksumJob(lambda: connect(settings.target, settings.file_db),
                                   settings.file_db,
@@ -300,8 +311,7 @@ def serve(
             if settings.checksum_job else None,
             on_caught_up=lambda: _record(store, metrics, "streaming", "caught up"),
         )
-        watch = StateStore(lambda: connect(settings.target), settings.state_db,
-                           settings.pipeline)
+        watch = StateStore(target, settings.state_db, settings.pipeline)
         stack.callback(watch.close)
         scheduler.add_job(_stop_after_cutover, "interval", args=(watch, stop), seconds=1.0,
                           id="cutover_watch", name="cutover_watch")

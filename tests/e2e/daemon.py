@@ -144,13 +144,13 @@ class Daemon:
         self._out = self.workdir / f"run{self.runs}.out"
         self._err = self.workdir / f"run{self.runs}.err"
         with self._out.open("wb") as out, self._err.open("wb") as err:
-            self.process = subprocess.Popen(  # noqa: S603 - our own entry point
+            self.process = subprocess.Popen(
                 self.command("run", *args), stdout=out, stderr=err, env=clean_environ())
         return self
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Another aurora-sync command with the daemon's env file."""
-        return subprocess.run(  # noqa: S603 - our own entry point
+        return subprocess.run(
             self.command(*args), capture_output=True, text=True, timeout=timeout,
             env=clean_environ(), check=False)
 

@@ -84,10 +84,9 @@ class CuttableProxy:
             pass
         finally:
             for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
                 with self._lock:
                     self._open.discard(sock)
+                _reset(sock)
 
 
 def _reset(sock: socket.socket) -> None:

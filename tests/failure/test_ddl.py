@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.model import Position
 from sync.dev.localenv import ROOT
+from sync.model import Position
 from tests.e2e.conftest import Deployment
 from tests.e2e.daemon import Daemon, assert_exact, read_state
 from tests.failure.conftest import bootstrapped, drain, seed, write_load

@@ -94,5 +94,5 @@ def test_half_open_target_connection_times_out_and_reconnects_exact(
     time.sleep(2)
     stats = running.stop()
     assert stats.committed > 50
-    drain(d, daemon, timeout=45)
+    drain(d, daemon, timeout=20)
     assert_exact(d)

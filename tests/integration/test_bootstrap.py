@@ -211,9 +211,11 @@ def test_a_workers_error_reaches_the_caller_as_itself(settings: Settings,
 
 
 def _worker_pids() -> list[int]:
+    """This process's copy workers (not the throwaway servers it also started)."""
     tasks = Path(f"/proc/{os.getpid()}/task")
-    return [int(pid) for task in tasks.iterdir()
-            for pid in (task / "children").read_text().split()]
+    children = [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+    return [int(pid) for pid in children
+            if b"bootstrap.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def test_a_killed_worker_stops_the_run_resumably(settings: Settings, aurora: LocalServer,

@@ -1,0 +1,153 @@
+"""The events of a row backlog, read from the replication packets without the library.
+
+A backlog of row changes is mostly four event kinds: MariaDB GTID, table map, rows and Xid.
+Building the library's event objects for them costs more than the rows themselves, so
+:class:`LeanPath` reads those packets here (rows with :mod:`sync.source.rows`) and hands
+every other packet, and anything unusual, back to the library unread through
+:attr:`ReplicationConnection.pending`. Both paths yield the same values.
+
+The library owns connecting, the handshake and the format description; this path starts
+only once it has connected, and reads the library's table maps and header lengths by
+attribute (this module does not import it).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sync.model import Op
+from sync.source import rows
+from sync.source.connection import ReplicationConnection
+from sync.source.events import TableName
+from sync.source.tables import Table, TableCache
+from sync.source.transactions import Assembler
+
+_HEADER = struct.Struct("<xIBIIIH")  # OK byte; timestamp, type, server id, size, log_pos, flags
+_MARIADB_GTID = struct.Struct("<QIB")  # sequence number, domain, flags
+_ROWS_V1, _ROWS_V2 = (0x17, 0x18, 0x19), (0x1E, 0x1F, 0x20)  # write, update, delete
+_UPDATE_KINDS = frozenset({0x18, 0x1F})
+_LEAN_OPS: Mapping[int, Op] = {
+    kind: op
+    for kinds in (_ROWS_V1, _ROWS_V2)
+    for kind, op in zip(kinds, (Op.INSERT, Op.UPDATE, Op.DELETE), strict=True)
+}
+
+
+class LeanPath:
+    """Reads the next packet when it is one of the kinds above; see :meth:`step`."""
+
+    def __init__(
+        self,
+        stream: Any,
+        tx: Assembler,
+        cache: TableCache,
+        *,
+        schemas: frozenset[str],
+        tables: frozenset[TableName] | None,
+    ) -> None:
+        self._stream = stream
+        self._tx = tx
+        self._cache = cache
+        self._schemas = schemas
+        self._tables = tables
+
+    def step(self) -> bool:
+        """Read one packet; True when it was handled here, else the library reads it next."""
+        connection = self._connection()
+        if connection is None:
+            return False
+        packet = connection._read_packet()
+        data: bytes = packet._data
+        handler = _LEAN.get(data[5]) if len(data) > _HEADER.size and data[0] == 0 else None
+        if handler is not None:
+            header = _HEADER.unpack_from(data)
+            if handler(self, data, header):
+                self._stream.log_pos = header[4]
+                return True
+        connection.pending = packet
+        return False
+
+    def _connection(self) -> ReplicationConnection | None:
+        # Only once the library has connected (and read the format description): it owns
+        # connecting, the handshake and every event kind not read here.
+        stream = self._stream
+        if not getattr(stream, "_BinLogStreamReader__connected_stream", False):
+            return None
+        connection = stream._stream_connection
+        return connection if isinstance(connection, ReplicationConnection) else None
+
+    def _gtid(self, data: bytes, header: tuple[int, ...]) -> bool:
+        seq_no, domain, flags = _MARIADB_GTID.unpack_from(data, _HEADER.size)
+        self._tx.begin_mariadb(f"{domain}-{header[2]}-{seq_no}", flags)
+        self._tx.pos = header[4]
+        return True
+
+    def _xid(self, data: bytes, header: tuple[int, ...]) -> bool:
+        self._tx.commit(header[4], header[0])
+        self._tx.pos = header[4]
+        return True
+
+    def _table_map(self, data: bytes, header: tuple[int, ...]) -> bool:
+        # A table id already mapped is skipped by the library too (freeze_schema).
+        return _table_id(data) in self._stream.table_map
+
+    def _rows(self, data: bytes, header: tuple[int, ...]) -> bool:
+        source = self._stream.table_map.get(_table_id(data))
+        if source is None:
+            return True  # an untracked table: the library skips its rows likewise
+        tx = self._tx
+        if source.schema not in self._schemas or (
+            self._tables and (source.schema, source.table) not in self._tables
+        ):
+            tx.pos = header[4]
+            return True
+        group = tx.current(f"a row change on {source.schema}.{source.table}")
+        info = self._cache.table(_table_id(data), source)
+        images = self._images(data, header, info)
+        if images is None:
+            return False
+        at, op = tx.here(), _LEAN_OPS[header[1]]
+        add = group.rows.append
+        if op is Op.UPDATE:
+            for index in range(0, len(images), 2):
+                add((info.schema, info.table, op, images[index], images[index + 1], at))
+        elif op is Op.INSERT:
+            for image in images:
+                add((info.schema, info.table, op, None, image, at))
+        else:
+            for image in images:
+                add((info.schema, info.table, op, image, None, at))
+        tx.pos = header[4]
+        return True
+
+    def _images(self, data: bytes, header: tuple[int, ...], info: Table) -> list[rows.Image] | None:
+        kind = header[1]
+        lengths = getattr(self._stream, "_BinLogStreamReader__post_header_lengths", None)
+        version_2 = kind in _ROWS_V2
+        expected = 10 if version_2 else 8
+        declared = lengths[kind - 1] if lengths and len(lengths) >= kind else None
+        if info.reader is None or declared != expected:
+            return None
+        pos = _HEADER.size + expected
+        if version_2:
+            pos += int.from_bytes(data[pos - 2 : pos], "little") - 2
+        columns = data[pos]
+        if columns >= 251 or columns != len(info.columns):  # a longer count: the library
+            return None
+        checksum = getattr(self._stream, "_BinLogStreamReader__use_checksum", True)
+        end = len(data) - (4 if checksum else 0)
+        return info.reader.rows(data, pos + 1, end, kind in _UPDATE_KINDS)
+
+
+def _table_id(data: bytes) -> int:
+    return int.from_bytes(data[_HEADER.size : _HEADER.size + 6], "little")
+
+
+_LEAN: Mapping[int, Callable[[LeanPath, bytes, tuple[int, ...]], bool]] = {
+    0xA2: LeanPath._gtid,  # MariaDB GTID
+    0x10: LeanPath._xid,
+    0x13: LeanPath._table_map,
+    **dict.fromkeys(_ROWS_V1 + _ROWS_V2, LeanPath._rows),
+}
