@@ -18,6 +18,7 @@ import pytest
 from sync.dev.localdb import LocalServer
 from sync.model import SourceTransaction
 from sync.settings import Settings, load_settings
+from sync.source import binlog
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.position import current_position
 
@@ -118,7 +119,11 @@ def golden(
     streamed: dict[int, Any] = {}
     with pytest.MonkeyPatch.context() as patch:
         if lean:
-            patch.setattr(BinlogReader, "_on_rows", _not_lean)
+            # Dispatch goes through the handler table, so the row handlers are replaced there.
+            row_kinds = [k for k, h in binlog._HANDLERS.items() if h is BinlogReader._on_rows]
+            assert row_kinds
+            for kind in row_kinds:
+                patch.setitem(binlog._HANDLERS, kind, _not_lean)
         with open_binlog(
             _settings(source_server), start, schemas={DB}, end=end, lean=lean
         ) as reader:
