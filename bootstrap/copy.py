@@ -3,14 +3,22 @@ written by the stream's applier, each chunk with its progress row in one target 
 
 A chunk commits its rows and ``bootstrap_progress`` (last key, rows, chunks, done) together,
 so a killed copy resumes at the next chunk: nothing is written twice as a different value,
-nothing is skipped. Rows become INSERT :class:`~sync.model.RowChange`s mapped with
-``safe_mode=True`` (a child whose parent the copy has not seen is the stream's to replay) and
-``commit_ts`` the snapshot's time.
+nothing is skipped. Rows become INSERT :class:`~sync.model.RowChange`s with ``commit_ts``
+the snapshot's time.
 
 The lookup state is the copied parents' stored columns, loaded from the target once their
 tables are done (:class:`ParentCache`, one per worker process); each chunk gets a fresh
 :class:`~sync.mapping.engine.Mapper` over it, so what the mapper stores of the table being
 copied is dropped with the chunk and memory stays flat.
+
+A row whose parent that state lacks was read after the parent's table: the parent was
+inserted since, or its key changed since (``ON UPDATE CASCADE`` moved the row, and the binlog
+shows only the parent's change, which moves no row the target lacks). The parent is read by
+key in the chunk's read view, where the row's foreign key holds, mapped first (its own missing
+parents before it) and written in the chunk's transaction; the worker's lookup state keeps
+it. Only a parent the view no longer holds (a read without a snapshot, after a delete whose
+cascade takes the row too) leaves the row to safe mode: skipped, or its SET NULL reference
+nulled, as the replayed delete leaves it.
 
 Pruning (re-copies, or a table whose target already holds rows of the range): target keys
 of the chunk's key range that the source no longer has are deleted through the mapping's
@@ -34,6 +42,7 @@ from sync.apply.sql import quote
 from sync.apply.writer import TargetWriter
 from sync.mapping.engine import Mapper, PrimaryKeys
 from sync.mapping.lookups import LookupState
+from sync.mapping.plans import MissingParentError
 from sync.mapping.spec import MappingSpec
 from sync.model import Op, Position, RowChange, TargetOp
 from sync.state import TableProgress
@@ -108,7 +117,8 @@ def load_parents(conn: pymysql.Connection[Any], spec: MappingSpec, tables: Seque
 
 
 class ParentCache:
-    """The parents' lookup rows one worker has loaded, each table once, read only."""
+    """The parents' lookup rows one worker has loaded, each table once, with the parents
+    its chunks have read from the source since."""
 
     def __init__(self) -> None:
         self.rows: ParentRows = {}
@@ -196,7 +206,9 @@ class TaskCopier:
     def _mapper(self, parents: ParentRows) -> Mapper:
         state = LookupState(self.ctx.spec)
         for table, rows in parents.items():
-            state.rows[table] = rows  # shared, read only: the walks bind to these dicts
+            # Shared with the worker's cache (the walks bind to these dicts): a parent read
+            # from the source for one chunk is known to the next.
+            state.rows[table] = rows
         return Mapper(self.ctx.spec, state, self.ctx.primary_keys)
 
     def _map(self, task: CopyTask, rows: Sequence[tuple[Any, ...]], ts: datetime,
@@ -211,8 +223,50 @@ class TaskCopier:
             image = dict(zip(columns, values, strict=True))
             change = (RowChange(info.schema, info.table, Op.UPDATE, image, image, ts) if over
                       else RowChange(info.schema, info.table, Op.INSERT, None, image, ts))
-            ops.extend(mapper.map_change(change, safe_mode=True))
+            try:
+                ops.extend(mapper.map_or_missing(change))
+            except MissingParentError as missing:
+                ops.extend(self._with_parents(mapper, change, missing))
         return ops
+
+    def _with_parents(self, mapper: Mapper, change: RowChange,
+                      missing: MissingParentError) -> list[TargetOp]:
+        """``change``'s operations after those of the parents it lacks, read from the source
+        (see the module docstring)."""
+        ops: list[TargetOp] = []
+        tried: set[tuple[str, Any]] = set()
+        while (missing.table, missing.key) not in tried:
+            tried.add((missing.table, missing.key))
+            image = self._source_row(missing.table, missing.key)
+            if image is None:
+                break
+            parent = RowChange(self.ctx.spec.source_schema, missing.table, Op.INSERT, None,
+                               image, change.commit_ts)
+            try:
+                ops.extend(mapper.map_or_missing(parent))
+            except MissingParentError as above:
+                ops.extend(self._with_parents(mapper, parent, above))
+            try:
+                ops.extend(mapper.map_or_missing(change))
+            except MissingParentError as again:
+                missing = again  # another parent, or this one gone with its own parent
+            else:
+                return ops
+        ops.extend(mapper.map_change(change, safe_mode=True))
+        return ops
+
+    def _source_row(self, table: str, key: Any) -> dict[str, Any] | None:
+        """``table``'s row ``key`` as the chunk's read view holds it; None when it has none."""
+        spec = self.ctx.spec
+        column = quote(spec.tables[table].key[0])
+        with self.source.cursor() as cur:
+            cur.execute(f"SELECT * FROM {quote(spec.source_schema)}.{quote(table)} "
+                        f"WHERE {column} = %s", [key])
+            row = cur.fetchone()
+            if row is None:
+                return None
+            names = [str(d[0]) for d in cur.description or ()]
+        return dict(zip(names, row, strict=True))
 
     def _target_table(self, task: CopyTask) -> str:
         ref = task.info.target

@@ -6,8 +6,9 @@
    before reading any row, and its tasks' progress rows in one transaction.
 2. Copy the tasks with the workers (:mod:`bootstrap.workers`), throttled
    (:mod:`bootstrap.throttle`), shown (:mod:`bootstrap.progress`).
-3. Read the end position; set the stream checkpoint to the start when there is none (or
-   when it lies after the start: a re-copy must be replayed over), then mark the run done.
+3. Read the end position; set the stream checkpoint to the start after a full copy (a
+   forced one too), and after a re-copy when there is none or it lies after the start (a
+   re-copy must be replayed over), then mark the run done.
 
 The stream then starts at the checkpoint and runs in safe mode until ``safe_until`` (the
 run's end): :func:`safe_window` gives both to the daemon.
@@ -233,7 +234,10 @@ def _finish(store: StateStore, source: pymysql.Connection[Any], *,
     end = ends.end(source, method, run.start)
     existing = store.read_checkpoint()
     set_to: Position | None = None
-    if existing is None or (recopy and existing.position > run.start):
+    # A full copy (forced too) replaces every target row, so the stream restarts at its
+    # start, even when the old checkpoint's binlog is gone; a re-copy only moves the
+    # checkpoint back, so its tables are replayed over.
+    if existing is None or not recopy or existing.position > run.start:
         set_to = run.start
         store.write_checkpoint(Checkpoint(run.start))
     store.finish_bootstrap(run.id, "done", end)

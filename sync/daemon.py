@@ -116,7 +116,8 @@ class _AppliedHook:
 def rebuild_lookups(settings: Settings, spec: MappingSpec) -> LookupState:
     """The lookup state as the target holds it now (the target is the truth after a crash)."""
     rows: dict[str, list[Row]] = {}
-    with contextlib.closing(connect(settings.target, streaming=True)) as conn:
+    with contextlib.closing(connect(settings.target, streaming=True,
+                                    read_timeout=settings.target_timeout)) as conn:
         for source in spec.lookup_sources():
             db = settings.database(source.target.database)
             columns = ", ".join(f"`{c}`" for c in (source.key_column, *source.columns))
@@ -135,7 +136,8 @@ def build_mapper(settings: Settings, spec: MappingSpec) -> Mapper:
     primary_keys: dict[tuple[str, str], tuple[str, ...]] = {}
     schemas = route_schemas(spec)
     if schemas:
-        with contextlib.closing(connect(settings.source)) as conn:
+        with contextlib.closing(connect(settings.source,
+                                        read_timeout=settings.read_timeout)) as conn:
             primary_keys = read_primary_keys(conn, sorted(schemas))
     return Mapper(spec, rebuild_lookups(settings, spec), primary_keys)
 
@@ -163,7 +165,10 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
     """Stream from the committed checkpoint until ``run.until`` or ``run.stop``."""
     run = run or StreamRun()
     spec = load_spec(settings)
-    store = StateStore(lambda: connect(settings.target), settings.state_db, settings.pipeline)
+    # Timed out like the writer's: a half-open state connection would hold the stream's
+    # start, its halt record and its stop.
+    store = StateStore(lambda: connect(settings.target, read_timeout=settings.target_timeout),
+                       settings.state_db, settings.pipeline)
     writer = SqlTargetWriter(settings)
     try:
         start = writer.read_checkpoint()
@@ -275,7 +280,7 @@ def serve(
 ) -> StreamResult:
     """The daemon after bootstrap: monitor endpoint, scheduled jobs and the stream."""
     stop = stop or threading.Event()
-    with contextlib.closing(connect(settings.source)) as conn:
+    with contextlib.closing(connect(settings.source, read_timeout=settings.read_timeout)) as conn:
         heartbeat_table = ensure_heartbeat_table(conn, settings.heartbeat_schema)
     metrics = Metrics.for_settings(settings, heartbeat_table=heartbeat_table)
     # The scheduled jobs' connections time out like the binlog's: a half-open connection
@@ -303,7 +308,8 @@ def serve(
             heartbeat=HeartbeatWriter(source, settings.heartbeat_schema)
             if heartbeat_table else None,
             gap=gap,
-            checksums=ChecksumJob(lambda: connect(settings.target, settings.file_db),
+            checksums=ChecksumJob(lambda: connect(settings.target, settings.file_db,
+                                                  read_timeout=settings.target_timeout),
                                   settings.file_db,
                                   ChecksumOptions(storage_root=settings.storage_root,
                                                   rate=settings.checksum_rate),

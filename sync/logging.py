@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -102,9 +102,24 @@ def build_processors(redact: RedactSecrets, renderer: Processor) -> list[Process
     ]
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured:
+    a caller that swaps stderr for a while (a test runner capturing output) and closes its
+    stand-in afterwards must not leave the process logging into a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> RedactSecrets:
     """Configure structlog and the standard library's root logger for this process."""
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else cast(TextIO, _CurrentStderr())
     level = _LEVELS[settings.log_level]
     redact = RedactSecrets(settings_secrets(settings))
     renderer = _renderer(settings.log_format, out)

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     )
     # Stream reading: a dead replication connection is noticed within read_timeout.
     read_timeout: float = Field(30.0, gt=0, validation_alias=_env("AURORA_SYNC_READ_TIMEOUT"))
+    # Target statements and commits: a half-open connection fails with 2013 (retried on a
+    # new connection) after this long; it must exceed the slowest legitimate batch commit.
+    target_timeout: float = Field(
+        120.0, gt=0, validation_alias=_env("AURORA_SYNC_TARGET_TIMEOUT")
+    )
     replication_heartbeat: float = Field(
         5.0, gt=0, validation_alias=_env("AURORA_SYNC_REPLICATION_HEARTBEAT")
     )

@@ -123,7 +123,11 @@ class SqlTargetWriter:
         self.is_tidb = False
 
     def _default_connect(self) -> pymysql.Connection[Any]:
-        return pymysql.connect(**connection_kwargs(self._settings.target), autocommit=False)
+        # Without them a half-open connection blocks the apply loop in a read forever; with
+        # them it fails with 2013, which is retried on a new connection.
+        timeout = self._settings.target_timeout
+        return pymysql.connect(**connection_kwargs(self._settings.target), autocommit=False,
+                               read_timeout=timeout, write_timeout=timeout)
 
     # --- the contract -----------------------------------------------------------------
 

@@ -112,7 +112,8 @@ class LocalServer:
             cur.execute(sql, args)
             return list(cur.fetchall())
 
-    def run_script(self, sql: str, database: str | None = None) -> None:
+    def run_script(self, sql: str, database: str | None = None, *,
+                   timeout: float | None = None) -> None:
         """Run a multi-statement SQL script with the ``mariadb`` client."""
         cmd = [
             _tool("mariadb", "mysql"),
@@ -122,7 +123,8 @@ class LocalServer:
         ]
         if database:
             cmd.append(f"--database={database}")
-        subprocess.run(cmd, input=sql.encode(), check=True, capture_output=True)  # noqa: S603
+        subprocess.run(cmd, input=sql.encode(), check=True, capture_output=True,  # noqa: S603
+                       timeout=timeout)
 
     def start(self) -> None:
         """Start (or restart after :meth:`kill` / :meth:`shutdown`) on the same port."""
@@ -273,6 +275,10 @@ def _template_datadir() -> Path:
 
 
 def _launch(server: LocalServer) -> subprocess.Popen[bytes]:
+    # A temp folder of its own: the shared /tmp is cleaned by other programs, and a
+    # server whose temporary table file vanishes fails the statement using it.
+    tmpdir = server.base / "tmp"
+    tmpdir.mkdir(exist_ok=True)
     args = [
         _which("mariadbd", "mysqld") or "mariadbd",
         "--no-defaults",
@@ -283,6 +289,7 @@ def _launch(server: LocalServer) -> subprocess.Popen[bytes]:
         f"--pid-file={server.base / 'mariadbd.pid'}",
         f"--log-error={server.error_log}",
         f"--server-id={server.server_id}",
+        f"--tmpdir={tmpdir}",
         "--user=root",
     ]
     for key, value in server.options.items():
@@ -301,7 +308,13 @@ def _launch(server: LocalServer) -> subprocess.Popen[bytes]:
 
 
 def _wait_ready(server: LocalServer, timeout: float = 60.0) -> None:
+    """Return once the server answers a query on its port and through its socket.
+
+    The port and the socket file come before the server answers (and a killed server leaves
+    its socket file behind), so only an answer counts.
+    """
     deadline = time.monotonic() + timeout
+    last = "no answer yet"
     while time.monotonic() < deadline:
         if server.process is not None and server.process.poll() is not None:
             raise LocalDbError(
@@ -311,20 +324,35 @@ def _wait_ready(server: LocalServer, timeout: float = 60.0) -> None:
         try:
             with socket.create_connection(("127.0.0.1", server.port), timeout=0.5):
                 pass
-            if server.socket_path.exists():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise LocalDbError(f"mariadbd '{server.name}' did not start in {timeout:.0f}s; "
-                       f"see {server.error_log}")
+            _client(server, "SELECT 1", timeout=max(1.0, deadline - time.monotonic()))
+        except (OSError, LocalDbError) as exc:
+            last = str(exc)
+        else:
+            return
+        time.sleep(0.1)
+    raise LocalDbError(f"mariadbd '{server.name}' did not answer in {timeout:.0f}s ({last}); "
+                       f"see {server.error_log}:\n{_tail(server.error_log)}")
 
 
 def _create_admin(server: LocalServer) -> None:
-    server.run_script(
+    _client(
+        server,
         f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}';\n"
-        f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'%' WITH GRANT OPTION;\n"
+        f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'%' WITH GRANT OPTION;\n",
     )
+
+
+def _client(server: LocalServer, sql: str, timeout: float = 60.0) -> None:
+    """Run ``sql`` as root through the socket; a failure carries the client's message."""
+    try:
+        server.run_script(sql, timeout=timeout)
+    except subprocess.CalledProcessError as exc:
+        message = exc.stderr.decode(errors="replace").strip() if exc.stderr else ""
+        raise LocalDbError(f"the mariadb client failed ({exc.returncode}): {message}; "
+                           f"see {server.error_log}:\n{_tail(server.error_log)}") from None
+    except subprocess.TimeoutExpired:
+        raise LocalDbError(f"the mariadb client got no answer in {timeout:.0f}s; "
+                           f"see {server.error_log}:\n{_tail(server.error_log)}") from None
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -20,7 +20,8 @@ window. A cascading reference maps the change to no operations and leaves the lo
 untouched, which keeps the state equal to the target: the row goes with the parent, and any
 later change that brings it back is replayed as well. A SET NULL reference is written as NULL,
 which is what that delete leaves; the replayed delete could not null it, since it reaches
-the row through the parent's target row.
+the row through the parent's target row. The snapshot copy, which can still read the parent
+where safe mode would give up, asks :meth:`Mapper.map_or_missing` which parent it lacks.
 """
 
 from __future__ import annotations
@@ -125,6 +126,22 @@ class Mapper:
             if safe_mode:
                 return []
             raise self._missing(change, missing) from None
+
+    def map_or_missing(self, change: RowChange) -> list[TargetOp]:
+        """The target operations of ``change``, or :class:`MissingParentError` naming the
+        first parent the lookup state does not hold (the state untouched).
+
+        For a caller that can still read that parent as it was when ``change`` was read
+        (the snapshot copy): it maps the parent, then ``change`` again. Safe mode would drop
+        the row or null the reference instead, and nothing in the stream brings either back
+        when the parent is there under a key the copy has not seen.
+        """
+        handlers = self._handlers.get((change.schema, change.table))
+        if handlers is None:
+            handlers = self._handlers[(change.schema, change.table)] = self._resolve(
+                change.schema, change.table
+            )
+        return handlers[change.op](change, False)
 
     def _resolve(self, schema: str, table: str) -> Handlers:
         where = f"{schema}.{table}"

@@ -32,7 +32,10 @@ Walk = tuple[tuple[dict[Any, tuple[Any, ...]], int, str], ...]
 
 
 class MissingParentError(Exception):
-    """A lookup met a key the lookup state does not hold (turned into MappingError)."""
+    """A lookup met a key the lookup state does not hold: ``table``'s row ``key``.
+
+    Turned into MappingError, or into no operations in safe mode, by ``Mapper.map_change``;
+    raised as is by ``Mapper.map_or_missing``."""
 
     def __init__(self, table: str, key: Any) -> None:
         super().__init__(table, key)

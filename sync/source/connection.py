@@ -99,9 +99,9 @@ def server_error(endpoint: Endpoint, exc: pymysql.err.MySQLError, position: Posi
     if code == 1236 and ("purged" in lowered or "could not find first log" in lowered):
         return BinlogPurgedError(
             f"the source no longer has the binlog to resume from: {message}",
-            fix="the changes since the checkpoint are gone: run `aurora-sync bootstrap` "
-            "to copy the tables again from a new position, and keep binlogs longer "
-            "(expire_logs_days / binlog_expire_logs_seconds, or on Aurora "
+            fix="the changes since the checkpoint are gone: run `aurora-sync bootstrap "
+            "--force` to copy the tables again from a new position, then `aurora-sync run`; "
+            "and keep binlogs longer (expire_logs_days / binlog_expire_logs_seconds, or on Aurora "
             "mysql.rds_set_configuration('binlog retention hours', N))",
             position=position,
         )

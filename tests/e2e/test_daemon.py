@@ -89,8 +89,6 @@ def test_daemon_bootstraps_streams_and_stops_on_sigterm(
     assert_exact(d)
 
 
-@pytest.mark.xfail(strict=False, reason="rekeys during the bootstrap copy lose child rows "
-                   "(the xfails of tests/unit/test_mapping_safe_mode.py); not every run")
 def test_daemon_bootstrap_under_rekeying_load_ends_exact(
         deployment_factory: Callable[..., Deployment],
         daemon_factory: Callable[..., Daemon]) -> None:

@@ -79,8 +79,6 @@ def test_binlog_purged_past_checkpoint_demands_a_bootstrap(
     assert state.last_error_fix and "bootstrap" in state.last_error_fix
 
 
-@pytest.mark.xfail(strict=True, reason="bootstrap --force keeps the purged checkpoint "
-                   "(bootstrap/run.py _finish moves it only when none exists or on --tables)")
 def test_bootstrap_force_after_purge_streams_again(
         deployment_factory: Callable[..., Deployment], daemon_factory: Callable[..., Daemon],
         own_source: LocalServer) -> None:

@@ -35,7 +35,8 @@ def through(d: Deployment, daemon_factory: Callable[..., Daemon],
     to_source, to_target = proxies
     # The load and the test's checks connect directly.
     return daemon_factory(d, SOURCE_DB_PORT=to_source.port, TIDB_PORT=to_target.port,
-                          AURORA_SYNC_READ_TIMEOUT=READ_TIMEOUT)
+                          AURORA_SYNC_READ_TIMEOUT=READ_TIMEOUT,
+                          AURORA_SYNC_TARGET_TIMEOUT=READ_TIMEOUT)
 
 
 def test_connections_reset_to_both_servers_recover_exact(
@@ -79,9 +80,6 @@ def test_half_open_source_connection_times_out_and_reconnects_exact(
     assert_exact(d)
 
 
-@pytest.mark.xfail(strict=True, reason="the target writer's connection has no read timeout "
-                   "(sync/apply/writer.py _default_connect): a half-open target connection "
-                   "stalls the stream forever")
 def test_half_open_target_connection_times_out_and_reconnects_exact(
         deployment_factory: Callable[..., Deployment], daemon_factory: Callable[..., Daemon],
         proxies: tuple[CuttableProxy, CuttableProxy]) -> None:
