@@ -5,9 +5,11 @@ No test touches the machine's own MariaDB on port 3306.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from sync.dev.localdb import LocalServer, start_server
 
@@ -24,3 +26,15 @@ def target_server() -> Iterator[LocalServer]:
     server = start_server("target", server_id=201)
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts from structlog's defaults: a command a test ran configures logging
+    for the whole process (its level, its output), which must not leak into the next test."""
+    yield
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_aurora_sync", False):
+            root.removeHandler(handler)

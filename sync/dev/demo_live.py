@@ -64,12 +64,14 @@ def start_load(demo: Demo) -> str:
 
 def start_daemon(demo: Demo) -> str:
     assert demo.env_file is not None
-    log = (demo.workdir / "daemon.log").open("w")
-    demo.daemon = subprocess.Popen(  # noqa: S603
-        ["aurora-sync", "--env-file", str(demo.env_file), "run"],  # noqa: S607
-        stdout=log, stderr=subprocess.STDOUT,
-        env={**_clean_env(), "AURORA_SYNC_LOG_FORMAT": "json"},
-    )
+    log_path = demo.workdir / "daemon.log"
+    # The child holds its own copy of the descriptor; ours is closed at once.
+    with log_path.open("w") as log:
+        demo.daemon = subprocess.Popen(  # noqa: S603
+            ["aurora-sync", "--env-file", str(demo.env_file), "run"],  # noqa: S607
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**_clean_env(), "AURORA_SYNC_LOG_FORMAT": "json"},
+        )
     url = f"http://{demo.settings().http_addr}/healthz"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -77,9 +79,9 @@ def start_daemon(demo: Demo) -> str:
             tail = "\n".join((demo.workdir / "daemon.log").read_text().splitlines()[-30:])
             raise RuntimeError(f"the daemon exited with {demo.daemon.returncode}:\n{tail}")
         if _healthy(url):
-            return f"bootstrapped, streaming and healthy ({url}); log {log.name}"
+            return f"bootstrapped, streaming and healthy ({url}); log {log_path}"
         time.sleep(1)
-    raise RuntimeError(f"the daemon did not become healthy in 300 s; see {log.name}")
+    raise RuntimeError(f"the daemon did not become healthy in 300 s; see {log_path}")
 
 
 def _healthy(url: str) -> bool:

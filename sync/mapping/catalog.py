@@ -6,6 +6,7 @@ returns plain values for :mod:`sync.mapping.check` and the :class:`~sync.mapping
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -99,13 +100,18 @@ def read_primary_keys(
     return {k: tuple(v) for k, v in keys.items()}
 
 
-_FOREIGN_KEYS = (
-    "SELECT k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, r.DELETE_RULE, r.UPDATE_RULE "
-    "FROM information_schema.KEY_COLUMN_USAGE k "
-    "JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-    "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-    "AND r.TABLE_NAME = k.TABLE_NAME "
-    "WHERE k.TABLE_SCHEMA = %s AND k.REFERENCED_TABLE_NAME IS NOT NULL"
+# The parents come from KEY_COLUMN_USAGE; the actions from SHOW CREATE TABLE, because MariaDB
+# shows REFERENTIAL_CONSTRAINTS only to users with more than SELECT (a least-privilege
+# replication login sees it empty, which would read as "no foreign keys").
+_REFERENCES = (
+    "SELECT TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME "
+    "FROM information_schema.KEY_COLUMN_USAGE "
+    "WHERE TABLE_SCHEMA = %s AND REFERENCED_TABLE_NAME IS NOT NULL"
+)
+_ACTION = r"(RESTRICT|CASCADE|SET NULL|NO ACTION|SET DEFAULT)"
+_CONSTRAINT = re.compile(
+    r"FOREIGN KEY \(`(?P<column>[^`]+)`\) REFERENCES `(?P<parent>[^`]+)` \([^)]*\)"
+    rf"(?: ON DELETE (?P<delete>{_ACTION}))?(?: ON UPDATE (?P<update>{_ACTION}))?",
 )
 
 
@@ -114,11 +120,21 @@ def _rule(rule: object) -> str:
 
 
 def read_foreign_keys(conn: Connection, schema: str) -> dict[tuple[str, str], LiveForeignKey]:
-    """(table, column) -> the parent and ON DELETE / ON UPDATE actions of ``schema``."""
-    return {
-        (_text(table), _text(column)): LiveForeignKey(_text(parent), _rule(on_del), _rule(on_upd))
-        for table, column, parent, on_del, on_upd in _rows(conn, _FOREIGN_KEYS, (schema,))
-    }
+    """(table, column) -> the parent and ON DELETE / ON UPDATE actions of ``schema``.
+
+    An action the DDL leaves out is RESTRICT, as the server treats it."""
+    tables = sorted({_text(r[0]) for r in _rows(conn, _REFERENCES, (schema,))})
+    out: dict[tuple[str, str], LiveForeignKey] = {}
+    for table in tables:
+        rows = _rows(conn, f"SHOW CREATE TABLE `{schema}`.`{table}`", ())
+        ddl = _text(rows[0][1]) if rows else ""
+        for match in _CONSTRAINT.finditer(ddl):
+            out[(table, match["column"])] = LiveForeignKey(
+                match["parent"],
+                _rule(match["delete"] or "restrict"),
+                _rule(match["update"] or "restrict"),
+            )
+    return out
 
 
 __all__ = ["read_columns", "read_foreign_keys", "read_primary_keys", "read_target_columns"]
