@@ -61,6 +61,7 @@ class Throttle:
         self._probe_seconds = probe_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._limits = base
         self._signal_paused = False
         self._refreshed = -1e18
@@ -112,25 +113,28 @@ class Throttle:
         return None
 
     def _refresh(self) -> Limits:
-        now = self._clock()
-        with self._lock:
-            if now - self._refreshed < self._refresh_seconds:
-                return self._limits
-            self._refreshed = now
-        override = self._read_override()
-        limits = self._base
-        if override is not None:
-            limits = replace(
-                limits,
-                max_rows_per_second=_pick(override.max_rows_per_second,
-                                          limits.max_rows_per_second),
-                max_threads_running=_pick(override.max_threads_running,
-                                          limits.max_threads_running),
-                paused=override.paused or limits.paused,
-            )
-        with self._lock:
-            self._limits = limits
-        return limits
+        # One reader at a time, and the refresh time is set only once the row is read: a
+        # caller arriving meanwhile waits for the answer instead of taking the stale limits.
+        with self._refresh_lock:
+            now = self._clock()
+            with self._lock:
+                if now - self._refreshed < self._refresh_seconds:
+                    return self._limits
+            override = self._read_override()
+            limits = self._base
+            if override is not None:
+                limits = replace(
+                    limits,
+                    max_rows_per_second=_pick(override.max_rows_per_second,
+                                              limits.max_rows_per_second),
+                    max_threads_running=_pick(override.max_threads_running,
+                                              limits.max_threads_running),
+                    paused=override.paused or limits.paused,
+                )
+            with self._lock:
+                self._limits = limits
+                self._refreshed = now
+            return limits
 
     def _probe(self) -> int:
         now = self._clock()
