@@ -68,6 +68,9 @@ def main() -> int:
             assert report.clean, report.summary()
             runs.append(report.seconds)
         best = min(runs)
+        print(f"validate: {stats.total_rows:,} rows in {best:.1f}s "
+              f"({stats.total_rows / best:,.0f} rows/s); CHECKSUM TABLE on both servers "
+              f"{baseline:.2f}s; validate takes {best / baseline:.1f}x its time (goal <= 2x)")
         print(json.dumps({
             "rows": stats.total_rows, "checksum_table_s": round(baseline, 3),
             "validate_s": round(best, 3), "ratio": round(best / baseline, 2),

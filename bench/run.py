@@ -73,6 +73,11 @@ def run_one(name: str, args: list[str]) -> Outcome:
                                     if result.returncode else ""))
 
 
+def _cell(text: str) -> str:
+    """A table cell: a pipe inside it would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -104,11 +109,15 @@ def write_results(path: Path, scale: str, outcomes: list[Outcome], chart: Path |
               "the ratios below are aurora-sync / baseline (higher is better unless said).", ""]
     lines += ["| benchmark | args | figure | exit | seconds |", "|---|---|---|---|---|"]
     for outcome in outcomes:
-        figures = "<br>".join(outcome.summary_lines()) or "(no figures printed)"
-        lines.append(f"| {outcome.name} | {' '.join(outcome.args)} | {figures} | "
+        figures = "<br>".join(_cell(line) for line in outcome.summary_lines())
+        shown_args = " ".join(Path(a).name if "/" in a else a for a in outcome.args)
+        lines.append(f"| {outcome.name} | {shown_args} | {figures or '(no figures)'} | "
                      f"{outcome.returncode} | {outcome.seconds:.0f} |")
     if chart is not None and chart.exists():
         lines += ["", f"![lag over time]({chart.name})", ""]
+    notes = HERE / "notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text(encoding="utf-8").strip(), ""]
     lines += ["", "## Full output", ""]
     for outcome in outcomes:
         lines += [f"### {outcome.name} {' '.join(outcome.args)}", "", "```",

@@ -266,9 +266,13 @@ def _halted(store: StateStore, observer: Observer, exc: AuroraSyncError) -> None
     log.error("halted", reason=exc.reason, fix=exc.fix, **exc.context())
     observer.error(type(exc).__name__)
     observer.state("halted", exc.reason)
-    with contextlib.suppress(AuroraSyncError):
+    # The halt itself is what the operator must see: a target that cannot take the state
+    # row (it may be why we halted) must not replace it with its own error.
+    try:
         store.write_state("halted", exc.reason, error=exc.describe(), fix=exc.fix)
-
+    except (AuroraSyncError, pymysql.MySQLError) as write_error:
+        store.close()
+        log.warning("halt not recorded", error=type(write_error).__name__)
 
 
 def serve(

@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 from sync.dev.localdb import LocalServer
-from sync.settings import Settings
+from sync.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,3 +43,16 @@ def local_settings(source: LocalServer, target: LocalServer, prefix: str,
     values: dict[str, object] = dict(local_values(source, target, prefix, **overrides))
     # Validated from strings exactly as the environment would give them.
     return Settings.model_validate(values)
+
+
+def reader_settings(source: LocalServer, *, server_id: int, **overrides: object) -> Settings:
+    """Settings for reading one throwaway server's binlog (no target involved)."""
+    return load_settings(
+        None,
+        source_host=source.host,
+        source_port=source.port,
+        source_user=source.user,
+        source_password=source.password,
+        server_id=server_id,
+        **overrides,
+    )

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from sync.dev.localdb import LocalServer, make_tls_files, start_server
+from sync.dev.localenv import reader_settings
 from sync.errors import ConnectError, SourceError, UnsupportedEventError
 from sync.model import Position, SourceTransaction
-from sync.settings import Settings, load_settings
+from sync.settings import Settings
 from sync.source.binlog import open_binlog
 from sync.source.position import current_position
 
@@ -24,15 +25,7 @@ DB = "config_t"
 
 
 def _settings(server: LocalServer, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "source_host": server.host,
-        "source_port": server.port,
-        "source_user": server.user,
-        "source_password": server.password,
-        "server_id": 4_300_401,
-    }
-    values.update(overrides)
-    return load_settings(None, **values)
+    return reader_settings(server, **{"server_id": 4_300_401, **overrides})
 
 
 def _write_and_read(server: LocalServer, settings: Settings, sql: str) -> list[Any]:

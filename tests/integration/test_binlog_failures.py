@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from sync.dev.localdb import LocalServer, start_server
+from sync.dev.localenv import reader_settings
 from sync.errors import BinlogPurgedError, ServerIdConflictError, SourceConnectionLostError
 from sync.model import SourceTransaction
-from sync.settings import Settings, load_settings
+from sync.settings import Settings
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.events import Heartbeat
 from sync.source.position import current_position
@@ -39,15 +40,7 @@ def server() -> Iterator[LocalServer]:
 
 
 def _settings(server: LocalServer, **overrides: Any) -> Settings:
-    return load_settings(
-        None,
-        source_host=server.host,
-        source_port=server.port,
-        source_user=server.user,
-        source_password=server.password,
-        server_id=4_300_301,
-        **overrides,
-    )
+    return reader_settings(server, server_id=4_300_301, **overrides)
 
 
 class Consumer:

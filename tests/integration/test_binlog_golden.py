@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from sync.dev.localdb import LocalServer
+from sync.dev.localenv import reader_settings
 from sync.model import SourceTransaction
-from sync.settings import Settings, load_settings
+from sync.settings import Settings
 from sync.source import binlog
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.position import current_position
@@ -82,14 +83,7 @@ ROWS: list[dict[str, Any]] = [
 
 
 def _settings(server: LocalServer) -> Settings:
-    return load_settings(
-        None,
-        source_host=server.host,
-        source_port=server.port,
-        source_user=server.user,
-        source_password=server.password,
-        server_id=4_300_101,
-    )
+    return reader_settings(server, server_id=4_300_101)
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["lean", "library"])

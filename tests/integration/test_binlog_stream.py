@@ -11,9 +11,10 @@ import pymysql
 import pytest
 
 from sync.dev.localdb import LocalServer
+from sync.dev.localenv import reader_settings
 from sync.errors import PartialRowImageError, SourceError, UnsupportedEventError
 from sync.model import Op, Position, SourceTransaction
-from sync.settings import Settings, load_settings
+from sync.settings import Settings
 from sync.source.binlog import open_binlog
 from sync.source.events import SchemaChange, StreamEvent
 from sync.source.position import current_position
@@ -25,14 +26,7 @@ OTHER = "stream_other"
 
 
 def _settings(server: LocalServer) -> Settings:
-    return load_settings(
-        None,
-        source_host=server.host,
-        source_port=server.port,
-        source_user=server.user,
-        source_password=server.password,
-        server_id=4_300_201,
-    )
+    return reader_settings(server, server_id=4_300_201)
 
 
 @pytest.fixture(scope="module")
