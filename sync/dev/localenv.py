@@ -47,12 +47,9 @@ def local_settings(source: LocalServer, target: LocalServer, prefix: str,
 
 def reader_settings(source: LocalServer, *, server_id: int, **overrides: object) -> Settings:
     """Settings for reading one throwaway server's binlog (no target involved)."""
-    return load_settings(
-        None,
-        source_host=source.host,
-        source_port=source.port,
-        source_user=source.user,
-        source_password=source.password,
-        server_id=server_id,
-        **overrides,
-    )
+    values: dict[str, object] = {
+        "source_host": source.host, "source_port": source.port,
+        "source_user": source.user, "source_password": source.password,
+        "server_id": server_id,
+    }
+    return load_settings(None, **{**values, **overrides})
