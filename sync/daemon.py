@@ -32,6 +32,7 @@ from sync.model import Checkpoint, Position, Row, SourceTransaction, TargetOp
 from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table
 from sync.monitor.http import MonitorServer
 from sync.monitor.metrics import Metrics
+from sync.monitor.rolling import RollingValidation
 from sync.monitor.scheduler import GapSampler, build_scheduler
 from sync.monitor.status import DaemonStatus
 from sync.pipeline import (
@@ -325,6 +326,10 @@ def serve(
         stack.callback(watch.close)
         scheduler.add_job(_stop_after_cutover, "interval", args=(watch, stop), seconds=1.0,
                           id="cutover_watch", name="cutover_watch")
+        if settings.validate_interval > 0:
+            scheduler.add_job(RollingValidation(settings, metrics).run, "interval",
+                              seconds=settings.validate_interval, id="validate",
+                              name="validate", max_instances=1, coalesce=True)
         scheduler.start()
         stack.callback(scheduler.shutdown, wait=True)
         return stream(settings, StreamRun(

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
         0, ge=0, validation_alias=_env("AURORA_SYNC_MAX_THREADS_RUNNING")
     )
     # Operations.
+    # Seconds between the daemon's one-table validations (0: off).
+    validate_interval: float = Field(
+        900.0, ge=0, validation_alias=_env("AURORA_SYNC_VALIDATE_INTERVAL")
+    )
     health_max_lag: float = Field(10.0, gt=0, validation_alias=_env("AURORA_SYNC_HEALTH_MAX_LAG"))
     heartbeat_schema: str = Field(
         "aurora_sync_heartbeat", validation_alias=_env("AURORA_SYNC_HEARTBEAT_SCHEMA")
