@@ -88,6 +88,18 @@ class Deployment:
 
         return finish
 
+    def sync_quietly(self, *, users: int, seed: int) -> None:
+        """Generate aurora, bootstrap it and stream until the targets hold all of it."""
+        from bootstrap.run import run_bootstrap  # noqa: PLC0415 - only the fixtures need it
+        from sync.dev.generate import generate  # noqa: PLC0415
+
+        generate(self.source_conn, database=self.source_db, users=users, seed=seed,
+                 create=True)
+        run_bootstrap(self.settings)
+        finish = self.start_stream(StreamRun())
+        self.wait_applied(self.source_position(), timeout=60)
+        finish()
+
     def wait_applied(self, position: Position, timeout: float = 120.0) -> None:
         """Until the target's checkpoint is at or past ``position``."""
         deadline = time.monotonic() + timeout

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from sync.dev.generate import generate
 from sync.dev.load import WriteLoad
 from sync.dev.localdb import LocalServer, start_server
-from tests.e2e.conftest import Deployment, deployment_settings
+from tests.e2e.conftest import Deployment, daemon_factory, deployment_settings
 from tests.e2e.daemon import Daemon
+
+__all__ = ["daemon_factory"]  # the e2e fixture, shared
 
 _server_ids = itertools.count(301)
 # Small, so that every step of a failure test stays quick on two cores.
@@ -55,20 +56,6 @@ def deployment_factory(source_server: LocalServer,
                                **overrides)
 
     return make
-
-
-@pytest.fixture
-def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    made: list[Daemon] = []
-
-    def make(deployment: Deployment, **overrides: object) -> Daemon:
-        daemon = Daemon(deployment, tmp_path / f"daemon{len(made)}", **overrides)
-        made.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in made:
-        daemon.stop()
 
 
 def seed(d: Deployment, *, users: int = USERS, seed: int = 7) -> None:

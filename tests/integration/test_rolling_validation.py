@@ -7,9 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from bootstrap.run import run_bootstrap
-from sync.daemon import StreamRun
-from sync.dev.generate import generate
 from sync.dev.localdb import LocalServer
 from sync.mapping.resolve import load_spec
 from sync.monitor.metrics import Metrics
@@ -24,11 +21,7 @@ def synced(source_server: LocalServer, target_server: LocalServer) -> Iterator[D
     d = Deployment(source_server, target_server,
                    deployment_settings(source_server, target_server, "rol"))
     d.reset()
-    generate(d.source_conn, database=d.source_db, users=15, seed=3, create=True)
-    run_bootstrap(d.settings)
-    finish = d.start_stream(StreamRun())
-    d.wait_applied(d.source_position(), timeout=60)
-    finish()
+    d.sync_quietly(users=15, seed=3)
     yield d
 
 

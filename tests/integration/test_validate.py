@@ -14,9 +14,7 @@ from typer.testing import CliRunner
 
 from bootstrap.run import run_bootstrap
 from sync.cli import app
-from sync.daemon import StreamRun
 from sync.db import connect
-from sync.dev.generate import generate
 from sync.dev.localdb import LocalServer
 from sync.state import StateStore
 from sync.validate import ValidateOptions, validate
@@ -30,11 +28,7 @@ def synced(source_server: LocalServer, target_server: LocalServer) -> Iterator[D
     d = Deployment(source_server, target_server,
                    deployment_settings(source_server, target_server, "val"))
     d.reset()
-    generate(d.source_conn, database=d.source_db, users=25, seed=7, create=True)
-    run_bootstrap(d.settings)
-    finish = d.start_stream(StreamRun())
-    d.wait_applied(d.source_position(), timeout=60)
-    finish()
+    d.sync_quietly(users=25, seed=7)
     yield d
 
 
