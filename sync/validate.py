@@ -1,15 +1,19 @@
 """``aurora-sync validate``: the service databases against the mapping of aurora, chunk by chunk.
 
-One pass reads every mapped aurora table in primary-key chunks inside one consistent
-snapshot (position P), maps each chunk in Python (:mod:`sync.validation.expected`), hashes
-the resulting rows per target table, and compares with the hash of the same key range that
-the target server computes (:mod:`sync.validation.reading`); the target is read once its
-checkpoint has reached P. Memory holds one chunk and the lookup maps.
+The first pass splits every mapped aurora table into primary-key chunks and has both servers
+hash each chunk at once (:mod:`sync.validation.scan`): aurora's server hashes the rows the
+mapping makes from the chunk, the mapping written as SQL (:mod:`sync.validation.pushdown`),
+and the target server hashes the rows it stores in the same key range
+(:mod:`sync.validation.reading`); the target is read once its checkpoint has reached the
+snapshots' positions. Only hashes cross the network, except the file rows' URLs, whose
+derived values Python computes. Memory holds one chunk.
 
 While the daemon streams, the target moves on after P, so a chunk may differ only because a
-change is in flight. As Vitess VDiff does, such chunks are checked again: read aurora in a
-fresh snapshot (P'), wait for the checkpoint to pass P', read the target rows and compare row
-by row. A difference is reported only when every attempt shows it. Columns the services own
+change is in flight. As Vitess VDiff does, such chunks are checked again, by the Python
+mapping itself (:mod:`sync.validation.expected`): read aurora in a fresh snapshot (P'), wait
+for the checkpoint to pass P', read the target rows and compare row by row. A chunk whose rows
+name a parent aurora lacks is always checked this way: only the Python mapping says what such
+a row becomes. A difference is reported only when every attempt shows it. Columns the services own
 and commit-time columns are not compared (``MappingSpec.compared_columns``). Each run is
 recorded in the state database (``validation_run``): position, clean, summary.
 """
@@ -18,9 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pymysql
@@ -33,19 +36,20 @@ from sync.mapping.spec import MappingSpec, SourceTable, TargetTable
 from sync.model import Position
 from sync.settings import Settings
 from sync.state import StateStore
-from sync.validation.compare import Digest, Key, Rendered, RowDiff, TableTally, diff_rows
+from sync.validation.compare import Key, Rendered, RowDiff, TableTally, diff_rows
 from sync.validation.compare import persistent as persistent_diffs
 from sync.validation.expected import ChunkMapper, Expected, refresh_parents
-from sync.validation.normal import renderer
+from sync.validation.normal import UUID5, renderer
+from sync.validation.pushdown import FILE_HASH_GROUPS, PushdownQuery, chunk_bounds
 from sync.validation.reading import (
     Chunk,
     TargetRange,
     column_kinds,
     open_snapshot,
     read_chunk,
-    target_digest,
     target_rows,
 )
+from sync.validation.scan import TableScan, run_scan
 from sync.validation.settle import wait_applied
 
 
@@ -60,6 +64,8 @@ class ValidateOptions:
     """Re-reads of a differing chunk; a difference must show in every one."""
     keep: int = 20
     """Differing keys kept per table for the report."""
+    threads: int = 3
+    """Connections to each server hashing chunks at once in the first pass."""
 
 
 @dataclass
@@ -107,14 +113,19 @@ def _range(conn: pymysql.Connection[Any], settings: Settings, source: SourceTabl
                 *(c for c in target.compared_columns if c not in target.key_columns))
     kinds = column_kinds(conn, physical, target.ref.table, compared)
     split = source.split
+    ids = ({files.KEY_COLUMN} if split is not None and target.ref == split.target else
+           {split.link_column} if split is not None else set())
+    kinds = tuple(replace(k, data_type=UUID5) if k.name in ids else k for k in kinds)
     if split is not None and target.ref == split.target:
         columns: tuple[str, ...] = (files.SOURCE_ID_COLUMN,)
         fixed: tuple[tuple[str, Any], ...] = ((files.SOURCE_TABLE_COLUMN, split.source_table),)
+        groups = FILE_HASH_GROUPS
     else:
         columns = tuple(source.target_column_of(k) or k for k in source.key)
         fixed = ()
+        groups = ()
     return TargetRange(str(target.ref), physical, target.ref.table, columns, fixed, kinds,
-                       len(target.key_columns))
+                       len(target.key_columns), groups)
 
 
 def plan(conn: pymysql.Connection[Any], settings: Settings, spec: MappingSpec,
@@ -137,21 +148,6 @@ def rendered(target: TargetRange, expected: Expected) -> dict[Key, Rendered]:
     return {key: render_row([row.get(n) for n in names]) for key, row in rows.items()}
 
 
-def _chunks(conn: pymysql.Connection[Any], schema: str, columns: Sequence[str],
-            source: SourceTable, size: int) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
-    """Keyset pages of ``source``; the last chunk is open above."""
-    lo: Key | None = None
-    while True:
-        rows = read_chunk(conn, Chunk(source.name, lo, None), schema=schema, columns=columns,
-                          key=source.key, limit=size)
-        if len(rows) < size:
-            yield Chunk(source.name, lo, None), rows
-            return
-        hi = tuple(rows[-1][k] for k in source.key)
-        yield Chunk(source.name, lo, hi), rows
-        lo = hi
-
-
 class Validator:
     """One validation run; :func:`validate` builds it from the settings."""
 
@@ -162,6 +158,7 @@ class Validator:
         self.options = options
         self.store = store
         self.mapper = ChunkMapper(spec)
+        self._behind = False
 
     def run(self) -> ValidationReport:
         started = time.monotonic()
@@ -172,8 +169,9 @@ class Validator:
             position = open_snapshot(source)
             run_id = state.start_validation(position)
             try:
-                behind = not wait_applied(self.store, position, self.options.settle_timeout).reached
-                tallies, pending = self._first_pass(source, target, plans)
+                self._behind = not wait_applied(self.store, position,
+                                                self.options.settle_timeout).reached
+                tallies, pending = self._first_pass(source, plans)
                 source.rollback()
                 for chunk, item, targets in pending.values():
                     self._recheck(target, item, chunk, targets, tallies)
@@ -182,41 +180,46 @@ class Validator:
                     state.finish_validation(run_id, False, {"error": "interrupted"})
                 raise
         report = ValidationReport(run_id, position, list(tallies.values()),
-                                  time.monotonic() - started, behind)
+                                  time.monotonic() - started, self._behind)
         state.finish_validation(run_id, report.clean, report.summary())
         state.close()
         return report
 
-    def _first_pass(self, source: pymysql.Connection[Any], target: pymysql.Connection[Any],
+    def _first_pass(self, source: pymysql.Connection[Any],
                     plans: list[_Plan]) -> tuple[dict[str, TableTally], _Pending]:
         tallies = {t.label: TableTally(t.label, _key_names(self.spec, t.label))
                    for p in plans for t in p.targets}
-        pending: _Pending = {}
         schema = self.spec.source_schema
-        # The target server hashes a range while Python maps the same chunk.
-        with ThreadPoolExecutor(1, thread_name_prefix="validate-target") as pool:
-            for item in plans:
-                columns = self.mapper.source_columns(item.source.name)
-                for chunk, rows in _chunks(source, schema, columns, item.source,
-                                           self.options.chunk_size):
-                    futures = [pool.submit(target_digest, target, t, chunk) for t in item.targets]
-                    expected = self.mapper.map(item.source.name, rows)
-                    self._tally(item, chunk, expected, futures=futures, tallies=tallies,
-                                pending=pending)
+        scans = {}
+        for item in plans:
+            if item.targets:
+                chunks = chunk_bounds(source, schema, item.source, self.options.chunk_size)
+                grouped = {t.label for t in item.targets if t.fixed}
+                scans[item.source.name] = (item, TableScan(
+                    PushdownQuery(self.spec, item.source, item.targets), chunks, grouped))
+        result = run_scan([scan for _, scan in scans.values()],
+                          connect_source=lambda: connect(self.settings.source),
+                          connect_target=lambda: connect(self.settings.target),
+                          threads=self.options.threads, before_target=self._settle)
+        pending: _Pending = {}
+        for item, scan in scans.values():
+            for index, chunk in enumerate(scan.chunks):
+                for target in item.targets:
+                    want, orphans = result.want(scan, index, target)
+                    have = result.have(scan, index, target)
+                    tally = tallies[target.label]
+                    tally.chunks += 1
+                    tally.expected_rows += want.rows
+                    tally.target_rows += have.rows
+                    if want != have or orphans:
+                        pending.setdefault((chunk, item.source.name),
+                                           (chunk, item, []))[2].append(target)
         return tallies, pending
 
-    def _tally(self, item: _Plan, chunk: Chunk, expected: Expected, *,
-               futures: list[Future[Digest]], tallies: dict[str, TableTally],
-               pending: _Pending) -> None:
-        for target, future in zip(item.targets, futures, strict=True):
-            want = Digest.of(rendered(target, expected).values())
-            have = future.result()
-            tally = tallies[target.label]
-            tally.chunks += 1
-            tally.expected_rows += want.rows
-            tally.target_rows += have.rows
-            if want != have:
-                pending.setdefault((chunk, item.source.name), (chunk, item, []))[2].append(target)
+    def _settle(self, positions: list[Position]) -> None:
+        latest = max(positions)
+        if not wait_applied(self.store, latest, self.options.settle_timeout).reached:
+            self._behind = True
 
     def _recheck(self, target_conn: pymysql.Connection[Any], item: _Plan, chunk: Chunk,
                  targets: list[TargetRange], tallies: dict[str, TableTally]) -> None:

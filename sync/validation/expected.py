@@ -56,10 +56,18 @@ class ChunkMapper:
 
 def refresh_parents(conn: pymysql.Connection[Any], spec: MappingSpec, state: LookupState,
                     table: str, rows: Sequence[Row]) -> None:
-    """Read again, in ``conn``'s snapshot, every parent row the lookups of ``rows`` walk."""
-    for lookup in spec.tables[table].lookups:
-        keys = {row[lookup.via] for row in rows} - {None}
-        for parent, column in lookup.steps:
+    """Read again, in ``conn``'s snapshot, every parent row the mapping of ``rows`` consults:
+    those the lookups walk, and those of the foreign keys it checks (a parent the lookup
+    state keeps, see :func:`sync.mapping.plans.parent_checks`)."""
+    source = spec.tables[table]
+    walks = [(lookup.via, lookup.steps) for lookup in source.lookups]
+    walked = {lookup.via for lookup in source.lookups}
+    walks += [(fk.column, ((fk.parent, state.columns[fk.parent][0]),))
+              for fk in source.foreign_keys
+              if fk.parent in state.rows and fk.column not in walked]
+    for via, steps in walks:
+        keys = {row[via] for row in rows} - {None}
+        for parent, column in steps:
             if not keys:
                 break
             columns = state.columns[parent]

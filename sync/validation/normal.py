@@ -1,7 +1,8 @@
 """One text form per value, the same whether Python renders a mapped value or SQL a stored one.
 
-Validation hashes the rows the mapping makes from aurora in Python and the rows the target
-holds in SQL, on the target server (no target row crosses the network for a clean chunk). Both
+Validation hashes the rows the target holds in SQL on the target server, and the rows the
+mapping makes from aurora either in SQL on aurora's server (:mod:`sync.validation.pushdown`)
+or, for a chunk read again, in Python (no row crosses the network for a clean chunk). Both
 sides must spell a value identically, so every compared column gets a :class:`ColumnKind` from
 the target's ``information_schema`` and :func:`render` writes a Python value the way
 :func:`sql_text` makes the server write the stored one:
@@ -20,7 +21,7 @@ reported: the hashes decide speed, not correctness.
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -45,6 +46,7 @@ class ColumnKind:
     data_type: str
     scale: int = 0
     rounds: bool = False  # the server rounds extra fractional digits (TiDB) instead of truncating
+    nullable: bool = True
 
 
 def _integer(value: Any, kind: ColumnKind) -> str:
@@ -62,6 +64,31 @@ def _date(value: Any, kind: ColumnKind) -> str:
 
 def _text(value: Any, kind: ColumnKind) -> str:
     return value.isoformat() if isinstance(value, time) else str(value)
+
+
+UUID5: Final = "uuid5"
+"""The kind of a column holding a UUIDv5 the mapping derives (a files id and its links).
+
+Spelled without dashes, version and variant digits, plus ``!`` when those are not what a
+UUIDv5 has: aurora's server can then compute the text with one SHA-1 per row instead of two
+(:func:`sync.validation.urlsql.uuid5_text`)."""
+
+
+def _uuid5(value: Any, kind: ColumnKind) -> str:
+    text = str(value)
+    digits = text.replace("-", "")
+    valid = (len(text) == 36 and text[14] == "5" and text[19] in "89ab"
+             and text[8] == text[13] == text[18] == text[23] == "-")
+    return digits[:12] + digits[13:16] + digits[17:32] + ("" if valid else "!")
+
+
+def _sql_uuid5(column: str) -> str:
+    digits = f"INSERT(INSERT(REPLACE({column}, '-', ''), 17, 1, ''), 13, 1, '')"
+    valid = (f"CHAR_LENGTH({column}) = 36 AND SUBSTR({column}, 15, 1) = '5' AND "
+             f"SUBSTR({column}, 20, 1) IN ('8', '9', 'a', 'b') AND "
+             f"CONCAT(SUBSTR({column}, 9, 1), SUBSTR({column}, 14, 1), SUBSTR({column}, 19, 1), "
+             f"SUBSTR({column}, 24, 1)) = '----'")
+    return f"CONCAT({digits}, IF({valid}, '', '!'))"
 
 
 def render(value: Any, kind: ColumnKind) -> str:
@@ -115,6 +142,7 @@ def _renderers() -> dict[str, Callable[[Any, ColumnKind], str]]:
     table.update(dict.fromkeys(_TEMPORAL, _datetime))
     table.update(dict.fromkeys(("float", "double", "real"),
                                lambda v, k: _decimal(v, FLOAT_SCALE)))
+    table[UUID5] = _uuid5
     return table
 
 
@@ -132,14 +160,18 @@ def renderer(kinds: Sequence[ColumnKind]) -> Callable[[Sequence[Any]], tuple[str
     return render_row
 
 
-def sql_text(kind: ColumnKind) -> str:
-    """The SQL expression that spells column ``kind.name`` as :func:`render` does."""
-    column = quote(kind.name)
+def sql_text(kind: ColumnKind, expression: str | None = None) -> str:
+    """The SQL expression that spells column ``kind.name`` (or ``expression`` holding a value
+    of that kind) as :func:`render` does."""
+    column = expression or quote(kind.name)
     if kind.data_type in ("float", "double", "real"):
         column = f"CAST({column} AS DECIMAL(65,{FLOAT_SCALE}))"
     elif kind.data_type in _BINARY:
         column = f"HEX({column})"
-    return f"IFNULL({column}, CHAR(30))"
+    elif kind.data_type == UUID5 and expression is None:
+        column = _sql_uuid5(column)
+    # A NOT NULL column needs no NULL mark: IFNULL costs a tenth of the hashing.
+    return f"IFNULL({column}, CHAR(30))" if kind.nullable else column
 
 
 def row_text(values: Iterable[str]) -> str:
@@ -147,22 +179,38 @@ def row_text(values: Iterable[str]) -> str:
 
 
 def row_hash(values: Sequence[str]) -> int:
-    """The 64-bit hash of one rendered row: the first 16 hex digits of its MD5."""
+    """The 32-bit hash of one rendered row: CRC-32 of the decimal CRC-32 of its UTF-8 text.
+
+    One CRC-32 is linear: XOR-ing the CRCs of rows that swapped a value between them (two
+    users' e-mails) gives the XOR of the originals, so a chunk's digest would not change.
+    The second round over the decimal text breaks that, and costs a few bytes per row where
+    MD5 cost a third of the target's whole hashing time. A chunk also compares its count.
+    """
     text = row_text(values).encode("utf-8", "surrogatepass")
-    return int(hashlib.md5(text, usedforsecurity=False).hexdigest()[:16], 16)
+    return zlib.crc32(str(zlib.crc32(text)).encode())
+
+
+def sql_hash(parts: Sequence[str]) -> str:
+    """The SQL twin of :func:`row_hash` over rendered SQL text expressions ``parts``.
+
+    The text is hashed in the columns' own character set: utf8mb4 on both sides, as the
+    guide's schemas have it. A source table in another character set hashes differently,
+    and its chunks are then compared row by row (slower, still right)."""
+    return f"CRC32(CRC32(CONCAT_WS(CHAR(31), {', '.join(parts)})))"
 
 
 def sql_row_hash(kinds: Sequence[ColumnKind]) -> str:
     """The SQL twin of :func:`row_hash` over ``kinds``' columns, as an unsigned integer."""
-    parts = ", ".join(sql_text(k) for k in kinds)
-    return f"CAST(CONV(LEFT(MD5(CONCAT_WS(CHAR(31), {parts})), 16), 16, 10) AS UNSIGNED)"
+    return sql_hash([sql_text(k) for k in kinds])
 
 
 __all__ = [
+    "UUID5",
     "ColumnKind",
     "render",
     "renderer",
     "row_hash",
+    "sql_hash",
     "sql_row_hash",
     "sql_text",
 ]

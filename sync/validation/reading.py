@@ -9,7 +9,7 @@ range is computed by the target server, so a matching chunk costs one small resu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -20,7 +20,7 @@ from sync.errors import ValidationError
 from sync.model import Position
 from sync.source.position import current_position, is_mariadb
 from sync.validation.compare import Digest, Key, Rendered
-from sync.validation.normal import ColumnKind, renderer, sql_row_hash
+from sync.validation.normal import ColumnKind, renderer, row_hash, sql_row_hash
 
 Conn: TypeAlias = "pymysql.Connection[Any]"
 
@@ -43,6 +43,30 @@ class TargetRange:
     fixed: tuple[tuple[str, Any], ...]  # equality conditions besides the range
     kinds: tuple[ColumnKind, ...]  # compared columns, key columns first
     key_count: int
+    hash_groups: tuple[tuple[str, ...], ...] = ()
+    """Columns hashed apart, the hashes XOR-ed (empty: one hash over every column). The
+    file rows hash their copied and their URL-derived columns apart, so that aurora's server
+    can hash the first and Python the second."""
+
+    def digest(self, rows: Iterable[Sequence[str]]) -> Digest:
+        """The Python twin of the target's digest over rendered rows (in ``kinds`` order)."""
+        if not self.hash_groups:
+            return Digest.of(rows)
+        names = [k.name for k in self.kinds]
+        groups = [[names.index(n) for n in group] for group in self.hash_groups]
+        count = acc = 0
+        for row in rows:
+            count += 1
+            for group in groups:
+                acc ^= row_hash([row[i] for i in group])
+        return Digest(count, acc)
+
+    def row_hash_sql(self) -> str:
+        if not self.hash_groups:
+            return sql_row_hash(self.kinds)
+        by_name = {k.name: k for k in self.kinds}
+        return " ^ ".join(f"({sql_row_hash([by_name[n] for n in group])})"
+                          for group in self.hash_groups)
 
     def where(self, chunk: Chunk) -> tuple[str, list[Any]]:
         parts = [f"{quote(c)} = %s" for c, _ in self.fixed]
@@ -103,13 +127,35 @@ def read_chunk(conn: Conn, chunk: Chunk, *, schema: str, columns: Sequence[str],
 
 def target_digest(conn: Conn, target: TargetRange, chunk: Chunk) -> Digest:
     where, params = target.where(chunk)
-    sql = (f"SELECT COUNT(*), COALESCE(BIT_XOR({sql_row_hash(target.kinds)}), 0) "
+    sql = (f"SELECT COUNT(*), COALESCE(BIT_XOR({target.row_hash_sql()}), 0) "
            f"FROM {quote(target.physical)}.{quote(target.table)} WHERE {where}")
     with conn.cursor() as cur:
         cur.execute(sql, params)
         row = cur.fetchone()
     assert row is not None
     return Digest(int(row[0]), int(row[1]))
+
+
+def interval(key_sql: str, bounds: Sequence[int]) -> str:
+    """The SQL chunk number of an integer key: 0 up to ``bounds[0]``, ``i`` above
+    ``bounds[i-1]`` up to ``bounds[i]`` (INTERVAL searches its sorted list by bisection)."""
+    if not bounds:
+        return "0"
+    return f"INTERVAL({key_sql}, {', '.join(str(int(b) + 1) for b in bounds)})"
+
+
+def target_digests(conn: Conn, target: TargetRange, bounds: Sequence[int]) -> dict[int, Digest]:
+    """Every chunk's digest of an integer-keyed range in one scan, by chunk number
+    (:func:`sync.validation.pushdown.interval`)."""
+    parts = [f"{quote(c)} = %s" for c, _ in target.fixed]
+    params = [v for _, v in target.fixed]
+    group = interval(quote(target.range_columns[0]), bounds)
+    sql = (f"SELECT {group}, COUNT(*), BIT_XOR({target.row_hash_sql()}) "
+           f"FROM {quote(target.physical)}.{quote(target.table)} "
+           f"WHERE {' AND '.join(parts) or '1'} GROUP BY 1")
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return {int(r[0]): Digest(int(r[1]), int(r[2] or 0)) for r in cur.fetchall()}
 
 
 def target_rows(conn: Conn, target: TargetRange, chunk: Chunk) -> dict[Key, Rendered]:
@@ -132,11 +178,11 @@ def column_kinds(conn: Conn, schema: str, table: str,
         cur.execute("SELECT VERSION()")
         version = cur.fetchone()
         rounds = "tidb" in str(version[0] if version else "").lower()
-        cur.execute("SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_SCALE, DATETIME_PRECISION "
-                    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND "
+        cur.execute("SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_SCALE, DATETIME_PRECISION, "
+                    "IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND "
                     "TABLE_NAME = %s", (schema, table))
-        found = {str(name): (str(kind).lower(), scale, precision)
-                 for name, kind, scale, precision in cur.fetchall()}
+        found = {str(name): (str(kind).lower(), scale, precision, str(nullable) == "YES")
+                 for name, kind, scale, precision, nullable in cur.fetchall()}
     kinds = []
     for column in columns:
         if column not in found:
@@ -144,9 +190,9 @@ def column_kinds(conn: Conn, schema: str, table: str,
                 f"target table {schema}.{table} has no column `{column}` that the mapping "
                 "writes", table=f"{schema}.{table}",
                 fix="run `aurora-sync check` and make the target schema match the mapping")
-        kind, scale, precision = found[column]
+        kind, scale, precision, nullable = found[column]
         digits = precision if kind in ("datetime", "timestamp", "time") else scale
-        kinds.append(ColumnKind(column, kind, int(digits or 0), rounds))
+        kinds.append(ColumnKind(column, kind, int(digits or 0), rounds, nullable))
     return tuple(kinds)
 
 
@@ -154,8 +200,10 @@ __all__ = [
     "Chunk",
     "TargetRange",
     "column_kinds",
+    "interval",
     "open_snapshot",
     "read_chunk",
     "target_digest",
+    "target_digests",
     "target_rows",
 ]
