@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import uuid
+from functools import lru_cache
 from hashlib import sha1
 from urllib.parse import unquote
 
@@ -105,8 +106,7 @@ def _split(url: str) -> tuple[str, str, str]:
 
 def file_name(url: str) -> str:
     """The URL's last path segment, unquoted, without query or fragment ("" if none)."""
-    path = _split(url)[2]
-    return unquote(path.rstrip("/").rpartition("/")[2]).strip()[:FILE_NAME_MAX]
+    return _named(_split(url)[2].rstrip("/").rpartition("/")[2])[0]
 
 
 def mime_type(name: str) -> str:
@@ -135,8 +135,15 @@ def _provider(scheme: str, host: str) -> str:
 def describe(url: str) -> tuple[str, str, str]:
     """(file name or "", mime type, storage provider) of ``url``."""
     scheme, host, path = _split(url)
-    name = unquote(path.rstrip("/").rpartition("/")[2]).strip()[:FILE_NAME_MAX]
-    return name, mime_type(name), _provider(scheme, host)
+    name, mime = _named(path.rstrip("/").rpartition("/")[2])
+    return name, mime, _provider(scheme, host)
+
+
+@lru_cache(maxsize=8192)
+def _named(segment: str) -> tuple[str, str]:
+    # File names repeat across rows (every term's "syllabus.pdf"); unquoting is half the cost.
+    name = unquote(segment).strip()[:FILE_NAME_MAX]
+    return name, mime_type(name)
 
 
 __all__ = [
