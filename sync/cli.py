@@ -204,12 +204,16 @@ def validate_command(
         float, typer.Option("--settle-timeout", min=0, help="Seconds to wait for the daemon "
                             "to apply a position before comparing a chunk anyway.")
     ] = 30.0,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="Connections to each server hashing "
+                          "chunks at once.")
+    ] = 3,
 ) -> None:
     """Compare every target table with the mapping of aurora (counts and checksums per key
     chunk, as of one binlog position); exit 1 on any difference."""
     names = tuple(n.strip() for item in tables or [] for n in item.split(",") if n.strip())
     options = validation.ValidateOptions(tables=names, chunk_size=chunk_size,
-                                         settle_timeout=settle_timeout)
+                                         settle_timeout=settle_timeout, threads=threads)
     report = run(ctx, lambda s: validation.validate(s, options))
     typer.echo(render_report(report))
     if not report.clean:

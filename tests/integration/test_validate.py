@@ -39,7 +39,7 @@ def cli(d: Deployment, tmp_path: Path, *args: str) -> tuple[int, str]:
 
 
 def test_clean_after_sync_and_recorded(synced: Deployment, tmp_path: Path) -> None:
-    code, out = cli(synced, tmp_path, "--chunk-size", "37")
+    code, out = cli(synced, tmp_path, "--chunk-size", "37", "--threads", "2")
     assert code == 0, out
     assert "clean" in out and "syllabus_db.syllabus" in out and "file_db.files" in out
     store = StateStore(lambda: connect(synced.settings.target), synced.settings.state_db,
