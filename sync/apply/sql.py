@@ -71,13 +71,18 @@ def table_name(ref: TableRef, resolve: Resolve) -> str:
 # --- literals ---------------------------------------------------------------------------
 
 
-# PyMySQL's escape_string table, applied without its wrapper (one call less per value).
-_ESCAPES: Final = {0: "\\0", ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r",
-                   ord("\032"): "\\Z", ord('"'): '\\"', ord("'"): "\\'"}
+# PyMySQL's escape_string, faster: most text needs no escape, found by one regex scan at C
+# speed, where str.translate looks every character up in a dict (a quarter of the
+# bootstrap's time on syllabus text). Escaped text goes through C-speed replaces.
+_NEEDS_ESCAPE: Final = re.compile("[\0\n\r\\\\'\"\x1a]")
 
 
 def _str(value: str) -> str:
-    return "'" + value.translate(_ESCAPES) + "'"
+    if _NEEDS_ESCAPE.search(value) is None:
+        return "'" + value + "'"
+    return "'" + (value.replace("\\", "\\\\").replace("\0", "\\0").replace("\n", "\\n")
+                  .replace("\r", "\\r").replace("\x1a", "\\Z").replace('"', '\\"')
+                  .replace("'", "\\'")) + "'"
 
 
 def _bytes(value: bytes) -> str:
@@ -190,7 +195,7 @@ def row_values(op: Upsert) -> str:
         for value in op.row.values():
             vtype = type(value)
             if vtype is str:
-                add("'" + value.translate(_ESCAPES) + "'")
+                add(_str(value))
             elif value is None:
                 add("NULL")
             elif vtype is int:

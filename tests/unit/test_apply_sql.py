@@ -6,6 +6,9 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pymysql.converters import escape_string
 
 from sync.apply.sql import literal, odku_assignments, quote, single_statement, where_sql
 from sync.model import Delete, Eq, InSelect, Reset, TableRef, Upsert
@@ -77,3 +80,8 @@ def test_composite_key_delete() -> None:
 def test_upsert_without_update_columns_keeps_the_row() -> None:
     sql = single_statement(Upsert(T, ("id",), (1,), {"id": 1}, ()), physical).sql
     assert sql.endswith("ON DUPLICATE KEY UPDATE `id` = IF(`id` <=> VALUES(`id`), `id`, NULL)")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from("\0\n\r\\'\"\x1a")))
+def test_text_literals_escape_as_pymysql_does(text: str) -> None:
+    assert literal(text) == "'" + escape_string(text) + "'"
