@@ -69,20 +69,19 @@ def _text(value: Any, kind: ColumnKind) -> str:
 UUID5: Final = "uuid5"
 """The kind of a column holding a UUIDv5 the mapping derives (a files id and its links).
 
-Spelled without its version digit and the digit holding the variant: aurora's server can then
-compute the text from one SHA-1 per row instead of two (:func:`sync.validation.urlsql.uuid5_text`).
-Those two digits are fixed by the UUIDv5 rules (and two bits of the name's hash)."""
+Spelled as its hex digits without the version digit and the one holding the variant: aurora's
+server then computes the text from one SHA-1 per row instead of two, and with two string
+operations (:func:`sync.validation.urlsql.uuid5_text`). Those two digits are fixed by the
+UUIDv5 rules (and two bits of the name's hash)."""
 
 
 def _uuid5(value: Any, kind: ColumnKind) -> str:
-    text = str(value)
-    return text[:14] + text[15:19] + text[20:]
+    digits = str(value).replace("-", "")
+    return digits[:12] + digits[13:16] + digits[17:]
 
 
 def _sql_uuid5(column: str) -> str:
-    # Drops the version and the variant digit (which come from constants, not the name), and
-    # keeps the dashes: two string operations per row on the target.
-    return f"INSERT(INSERT({column}, 20, 1, ''), 15, 1, '')"
+    return f"INSERT(INSERT(REPLACE({column}, '-', ''), 17, 1, ''), 13, 1, '')"
 
 
 def render(value: Any, kind: ColumnKind) -> str:

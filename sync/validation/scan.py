@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from sync.validation.pushdown import PushdownQuery, SourceDigest, integer_bounds
 from sync.validation.reading import Chunk, TargetRange, open_snapshot, target_digest, target_digests
 
 Connect = Callable[[], "pymysql.Connection[Any]"]
+SWITCH_INTERVAL = 0.0005
 
 
 @dataclass
@@ -127,38 +129,53 @@ def run_scan(scans: Sequence[TableScan], *, connect_source: Connect, connect_tar
     work: queue.SimpleQueue[Unit] = queue.SimpleQueue()
     for unit in units(scans, result, lock):
         work.put(unit)
-    workers: list[_Worker] = []
     errors: list[BaseException] = []
-    try:
-        for _ in range(max(threads, 1)):
-            source = connect_source()
-            prepare(source)
-            result.positions.append(open_snapshot(source))
-            workers.append(_Worker(source, connect_target()))
-        before_target(result.positions)
+    count = max(threads, 1)
+    # Every worker opens its connections and snapshot at once (a connection costs tens of
+    # milliseconds); the last to arrive waits for the stream to reach their positions.
+    ready = threading.Barrier(count, action=lambda: before_target(list(result.positions)))
 
-        def drain(worker: _Worker) -> None:
+    def work_on(index: int) -> None:
+        conns: list[pymysql.Connection[Any]] = []
+        try:
+            source = connect_source()
+            conns.append(source)
+            prepare(source)
+            position = open_snapshot(source)
+            with lock:
+                result.positions.append(position)
+            conns.append(connect_target())
+            ready.wait()
+            worker = _Worker(source, conns[1])
             while not errors:
                 try:
                     unit = work.get_nowait()
                 except queue.Empty:
                     return
-                try:
-                    unit(worker)
-                except Exception as error:  # noqa: BLE001 - any failure is raised in the caller
-                    errors.append(error)
+                unit(worker)
+        except threading.BrokenBarrierError:
+            return  # another worker failed; its error is raised below
+        except Exception as error:  # noqa: BLE001 - any failure is raised in the caller
+            errors.append(error)
+            ready.abort()
+        finally:
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
-        pool = [threading.Thread(target=drain, args=(w,), name=f"validate-{i}", daemon=True)
-                for i, w in enumerate(workers)]
+    pool = [threading.Thread(target=work_on, args=(i,), name=f"validate-{i}", daemon=True)
+            for i in range(count)]
+    # A thread hashing file rows would hold the GIL for the whole default 5 ms switch
+    # interval while the others wait to send their next query: the servers would idle.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
         for thread in pool:
             thread.start()
         for thread in pool:
             thread.join()
     finally:
-        for worker in workers:
-            for conn in (worker.source, worker.target):
-                with contextlib.suppress(Exception):
-                    conn.close()
+        sys.setswitchinterval(interval)
     if errors:
         raise errors[0]
     return result
