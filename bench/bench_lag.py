@@ -7,8 +7,11 @@ Lag is measured as the daemon measures it: a heartbeat row written on the source
 batch holding it has been committed on the target. Phase 1 writes ``rate`` row changes/s
 (transactions of 20 single-row updates over syllabus and subjects, paced every 10 ms).
 Phase 2 (``--sysbench``) runs ``sysbench oltp_write_only`` (4 threads) against a schema the
-mapping copies as-is through a generic route. Prints p50/p99/max per phase; ``--chart``
-draws lag over time (needs matplotlib: ``pip install -e '.[bench]'``).
+mapping copies as-is through a generic route. Phase 3 (``--cutover``) runs the daemon as
+``aurora-sync run`` does (:func:`sync.daemon.serve`, in a thread), keeps an application
+login (no SUPER) writing, samples the lag the daemon reports on ``/metrics``, and cuts over
+with ``--freeze read-only``: the chart marks the write freeze. Prints p50/p99/max per phase;
+``--chart`` draws lag over time (needs matplotlib: ``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
@@ -23,23 +26,28 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bootstrap.run import run_bootstrap
 from sync import schema
-from sync.daemon import StreamRun, stream
+from sync.cutover import CutoverOptions, CutoverReport, cutover
+from sync.daemon import StreamRun, serve, stream
 from sync.db import connect
 from sync.dev.generate import generate
-from sync.dev.localdb import LocalServer, start_server
+from sync.dev.localdb import LocalServer, free_port, start_server
 from sync.dev.localenv import ROOT, local_settings
 from sync.monitor.heartbeat import HeartbeatWriter, ensure_heartbeat_table
 from sync.settings import Settings
 
 PREFIX = "bl"
 SYSBENCH_DB = "sbtest"
+APP_USER, APP_PASSWORD = "bench_app", "bench-app-local-only"
 
 
 class Samples:
@@ -49,11 +57,18 @@ class Samples:
         self.started = time.monotonic()
         self.phase = "warmup"
         self.points: list[tuple[float, float, str]] = []
+        self.freeze: tuple[float, float] | None = None  # seconds since start
 
     def applied(self, written: datetime, commit_ts: datetime) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
         lag = (now - written).total_seconds()
         self.points.append((time.monotonic() - self.started, lag, self.phase))
+
+    def add(self, lag: float) -> None:
+        self.points.append((time.monotonic() - self.started, lag, self.phase))
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
 
     def of(self, phase: str) -> list[float]:
         return [lag for _, lag, p in self.points if p == phase]
@@ -91,6 +106,81 @@ def steady(source: LocalServer, db: str, rate: int, seconds: float) -> int:
     return written
 
 
+def daemon_lag(addr: str) -> float | None:
+    """``aurora_sync_lag_seconds`` as the daemon's /metrics reports it."""
+    with contextlib.suppress(OSError), \
+            urllib.request.urlopen(f"http://{addr}/metrics", timeout=1) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("aurora_sync_lag_seconds "):
+                return float(line.split()[1])
+    return None
+
+
+def app_load(source: LocalServer, db: str, rate: int, halt: threading.Event) -> dict[str, int]:
+    """The application writing ``rate`` row changes/s as an ordinary login until ``halt``;
+    counts writes accepted and refused (read-only)."""
+    counts = {"accepted": 0, "refused": 0}
+    with contextlib.closing(pymysql.connect(host=source.host, port=source.port, user=APP_USER,
+                                            password=APP_PASSWORD, database=db,
+                                            autocommit=True)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT MAX(id) FROM syllabus")
+        top = int(cur.fetchone()[0])  # type: ignore[index]
+        n = 0
+        while not halt.wait(10 / rate):
+            n += 1
+            try:
+                cur.execute("UPDATE syllabus SET title = CONCAT('App ', %s) WHERE id IN %s",
+                            (n, [1 + (n * 10 + i) * 7919 % top for i in range(10)]))
+                counts["accepted"] += 10
+            except pymysql.OperationalError as exc:
+                if exc.args[0] != 1290:  # read-only: refused, as the cutover means
+                    raise
+                counts["refused"] += 1
+    return counts
+
+
+def cutover_phase(settings: Settings, source: LocalServer, samples: Samples, rate: int,
+                  seconds: float) -> tuple[CutoverReport, dict[str, int]]:
+    """The daemon streaming under the application's load, then ``aurora-sync cutover``."""
+    source.execute(f"CREATE USER IF NOT EXISTS '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}'")
+    source.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{settings.source_db}`.* TO "
+                   f"'{APP_USER}'@'%'")
+    stop, halt = threading.Event(), threading.Event()
+    daemon = threading.Thread(target=serve, args=(settings,), kwargs={"stop": stop},
+                              daemon=True)
+    daemon.start()
+    counts: dict[str, int] = {}
+
+    def load() -> None:
+        counts.update(app_load(source, settings.source_db, rate, halt))
+
+    def sample() -> None:
+        while not halt.wait(0.2):
+            lag = daemon_lag(settings.http_addr)
+            if lag is not None:
+                samples.add(lag)
+
+    threads = [threading.Thread(target=load, daemon=True),
+               threading.Thread(target=sample, daemon=True)]
+    try:
+        samples.phase = "cutover"
+        for thread in threads:
+            thread.start()
+        time.sleep(seconds)
+        report = cutover(settings, CutoverOptions(freeze="read-only", max_lag=5,
+                                                  drain_timeout=15))
+        ended = samples.now()
+        samples.freeze = (ended - (report.freeze_seconds or 0), ended)
+        time.sleep(1)
+    finally:
+        halt.set()
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        daemon.join(30)
+    return report, counts
+
+
 def sysbench_args(server: LocalServer, seconds: int) -> list[str]:
     return ["sysbench", "oltp_write_only", "--db-driver=mysql", "--mysql-host=127.0.0.1",
             f"--mysql-port={server.port}", f"--mysql-user={server.user}",
@@ -120,11 +210,16 @@ def chart(samples: Samples, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(9, 4))
     for phase, colour in (("steady", "tab:blue"), ("sysbench", "tab:orange"),
-                          ("warmup", "tab:gray")):
+                          ("warmup", "tab:gray"), ("cutover", "tab:green")):
         pts = [(t, lag) for t, lag, p in samples.points if p == phase]
         if pts:
             ax.plot([t for t, _ in pts], [lag for _, lag in pts], ".", ms=3, color=colour,
-                    label=phase)
+                    label=phase if phase != "cutover" else "daemon /metrics, then cutover")
+    if samples.freeze:
+        start, end = samples.freeze
+        # Drawn at least a second wide: a sub-second freeze would not show at this scale.
+        ax.axvspan(start, max(end, start + 1), color="tab:red", alpha=0.3,
+                   label=f"write freeze ({end - start:.2f} s)")
     ax.set_xlabel("seconds")
     ax.set_ylabel("end-to-end lag (s)")
     ax.set_title("aurora-sync lag: heartbeat written on aurora → committed on the target")
@@ -147,6 +242,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--sysbench", action="store_true")
+    parser.add_argument("--cutover", action="store_true",
+                        help="end with the daemon under an application load and a cutover")
     parser.add_argument("--chart", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -157,7 +254,8 @@ def main() -> int:
     stop = threading.Event()
     try:
         settings = local_settings(source, target, PREFIX,
-                                  AURORA_SYNC_MAPPING=str(mapping_with_route(workdir)))
+                                  AURORA_SYNC_MAPPING=str(mapping_with_route(workdir)),
+                                  AURORA_SYNC_HTTP_ADDR=f"127.0.0.1:{free_port()}")
         schema.init_target(settings)
         if args.sysbench:
             ensure_sysbench()
@@ -188,6 +286,9 @@ def main() -> int:
             time.sleep(5)
         stop.set()
         streamer.join(60)
+        handed_over = None
+        if args.cutover:
+            handed_over = cutover_phase(settings, source, samples, args.rate // 4, 10)
     finally:
         stop.set()
         source.stop()
@@ -206,6 +307,15 @@ def main() -> int:
               f"{percentile(sb, 0.99):.3f}s max {max(sb, default=float('nan')):.3f}s "
               f"(goal: bounded, p99 < 5 s); mean {statistics.fmean(sb) if sb else 0:.3f}s")
         result.update(sysbench_p50=percentile(sb, 0.5), sysbench_p99=percentile(sb, 0.99))
+    if handed_over is not None:
+        report, counts = handed_over
+        lags = samples.of("cutover")
+        print(f"cutover under an application load of {args.rate // 4:,} row changes/s: write "
+              f"freeze {report.freeze_seconds or 0:.3f}s (goal < 1 s), drain "
+              f"{report.drain_seconds or 0:.3f}s, {counts.get('refused', 0)} writes refused "
+              f"while frozen; daemon-reported lag before it p50 {percentile(lags, 0.5):.3f}s "
+              f"p99 {percentile(lags, 0.99):.3f}s")
+        result.update(freeze_seconds=report.freeze_seconds, drain_seconds=report.drain_seconds)
     if args.chart:
         chart(samples, args.chart)
         print(f"chart: {args.chart}")

@@ -32,7 +32,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "bench_stream.py": ["--changes", "50000", "--users", "500"],
         "bench_bootstrap.py": ["--rows", "100000"],
         "bench_validate.py": ["--rows", "100000"],
-        "bench_lag.py": ["--seconds", "20", "--sysbench", "--chart", "LAG_PNG"],
+        "bench_lag.py": ["--seconds", "20", "--sysbench", "--cutover", "--chart", "LAG_PNG"],
     },
     "full": {
         "bench_mapping.py": ["--changes", "200000", "--repeat", "3"],
@@ -41,7 +41,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "bench_stream.py": ["--changes", "1000000", "--users", "5000"],
         "bench_bootstrap.py": ["--rows", "1000000"],
         "bench_validate.py": ["--rows", "1000000"],
-        "bench_lag.py": ["--seconds", "60", "--sysbench", "--chart", "LAG_PNG"],
+        "bench_lag.py": ["--seconds", "60", "--sysbench", "--cutover", "--chart", "LAG_PNG"],
     },
 }
 
