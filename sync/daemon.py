@@ -250,6 +250,21 @@ def _record(store: StateStore, observer: Observer, state: str, detail: str) -> N
         log.warning("state not recorded", state=state, error=type(exc).__name__)
 
 
+def _caught_up(store: StateStore, observer: Observer) -> None:
+    """Scheduler job: catching_up becomes streaming, unless the stream halted or stopped in
+    the meantime (its record, written from the stream's thread, must stay)."""
+    try:
+        moved = store.promote_state("catching_up", "streaming", "caught up")
+        current = None if moved else store.read_state()
+    except (AuroraSyncError, pymysql.MySQLError) as exc:
+        store.close()
+        log.warning("state not recorded", state="streaming", error=type(exc).__name__)
+        return
+    # After a source reconnect only the live figures said catching_up; the row says streaming.
+    if moved or (current is not None and current.state == "streaming"):
+        observer.state("streaming", "caught up")
+
+
 def _stop_after_cutover(store: StateStore, stop: threading.Event) -> None:
     """Scheduler job: the cutover records cut_over once it has drained us; then stop."""
     try:
@@ -320,7 +335,7 @@ def serve(
                                                   rate=settings.checksum_rate),
                                   stop=stop, on_backlog=metrics.checksum_backlog)
             if settings.checksum_job else None,
-            on_caught_up=lambda: _record(store, metrics, "streaming", "caught up"),
+            on_caught_up=lambda: _caught_up(store, metrics),
         )
         watch = StateStore(target, settings.state_db, settings.pipeline)
         stack.callback(watch.close)

@@ -31,13 +31,7 @@ ACCESS_DENIED_CODES = frozenset({1044, 1045, 1698})
 
 @functools.lru_cache(maxsize=8)
 def _context(ca: Path, verify_identity: bool) -> ssl.SSLContext:
-    try:
-        ctx = ssl.create_default_context(cafile=str(ca))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"cannot load the CA certificate {ca}: {exc}",
-            fix="point *_SSL_CA at the PEM CA file of the server (the guide's ca-cert.pem)",
-        ) from None
+    ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = verify_identity
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -48,7 +42,20 @@ def ssl_context(endpoint: Endpoint) -> ssl.SSLContext | None:
     """The verifying TLS context for ``endpoint``, or None when it has no CA configured."""
     if endpoint.ssl_ca is None:
         return None
-    return _context(endpoint.ssl_ca, endpoint.verify_identity)
+    try:
+        return _context(endpoint.ssl_ca, endpoint.verify_identity)
+    except (OSError, ssl.SSLError) as exc:
+        variable = f"{_prefix(endpoint)}_SSL_CA"
+        raise ConfigError(
+            f"cannot load the {endpoint.role}'s CA certificate {endpoint.ssl_ca} ({variable}): "
+            f"{exc}",
+            fix=f"point {variable} at the PEM file of the CA that signed the {endpoint.role}'s "
+            "certificate (the guide's ca-cert.pem)",
+        ) from None
+
+
+def _prefix(endpoint: Endpoint) -> str:
+    return "SOURCE_DB" if endpoint.role == "source" else "TIDB"
 
 
 def connection_kwargs(endpoint: Endpoint, database: str | None = None) -> dict[str, Any]:
@@ -101,7 +108,7 @@ def connect_error(endpoint: Endpoint, exc: BaseException) -> ConnectError:
     """A :class:`ConnectError` that explains ``exc`` for ``endpoint`` and names the fix."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     detail = _redact(str(exc.args[1]) if len(exc.args) > 1 else str(exc), endpoint)
-    prefix = "SOURCE_DB" if endpoint.role == "source" else "TIDB"
+    prefix = _prefix(endpoint)
     if code in ACCESS_DENIED_CODES:
         return ConnectError(
             f"{endpoint.role} refused the login of {endpoint.user!r} at "

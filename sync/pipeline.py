@@ -8,7 +8,9 @@ two overlap: while the target commits a batch, the reader decodes the next.
 Exactly-once effect: the checkpoint is written with the data; on a lost source connection
 the loop applies what it already holds, then reopens the reader at the committed checkpoint
 (never at the reader's own idea of where it was). Every write is idempotent, so the replay
-after a crash or a bootstrap ("safe mode") converges on the same state.
+after a crash or a bootstrap ("safe mode") converges on the same state. A batch the target
+refuses is applied again one source transaction at a time: those before the refused one
+commit, and the error names that transaction with the checkpoint right before it.
 
 The loop stops on demand: ``until`` (a source position: the cutover drain and tests use it)
 or a stop event (SIGTERM/SIGINT): it commits what it holds and returns.
@@ -25,9 +27,15 @@ from typing import Protocol
 
 import structlog
 
-from sync.apply.batcher import Batch, BatchLimits
+from sync.apply.batcher import Batch, BatchLimits, BatchPart
 from sync.apply.writer import ApplyResult, TargetWriter
-from sync.errors import ConnectError, SchemaChangeError, SourceConnectionLostError
+from sync.errors import (
+    ApplyError,
+    ConnectError,
+    RetryableApplyError,
+    SchemaChangeError,
+    SourceConnectionLostError,
+)
 from sync.model import Checkpoint, Position, SourceTransaction, TargetOp
 from sync.source.events import Heartbeat, SchemaChange, StreamEvent
 
@@ -279,15 +287,32 @@ class StreamPipeline:
         transactions = self._batch.transactions
         safe, self._batch_safe = self._batch_safe, False
         for part in self._batch.take():
-            applied = self._writer.apply(part.ops, part.checkpoint, position=part.position,
-                                         safe_mode=safe)
-            if part.checkpoint is not None:
-                self._last_applied = part.checkpoint
-                self._observer.batch_applied(applied, part.transactions, part.checkpoint)
+            self._write(part, safe)
         result.batches += 1
         self._last_commit = time.monotonic()
         log.debug("batch applied", transactions=transactions,
                   position=str(self._last_applied.position) if self._last_applied else None)
+
+    def _write(self, part: BatchPart, safe: bool) -> None:
+        try:
+            applied = self._writer.apply(part.ops, part.checkpoint, position=part.position,
+                                         safe_mode=safe)
+        except RetryableApplyError:
+            raise
+        except ApplyError as exc:
+            pieces = part.pieces()
+            if not pieces:
+                raise
+            # Which transaction is it? One by one: those before it commit, and its own
+            # error names its position with the checkpoint right before it.
+            log.warning("batch refused; applying its transactions one by one",
+                        transactions=part.transactions, reason=exc.reason)
+            for piece in pieces:
+                self._write(piece, safe)
+            return
+        if part.checkpoint is not None:
+            self._last_applied = part.checkpoint
+            self._observer.batch_applied(applied, part.transactions, part.checkpoint)
 
     # --- the reader thread -----------------------------------------------------------------
 

@@ -161,8 +161,9 @@ class Settings(BaseSettings):
             try:
                 secret = path.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
+                variable = "SOURCE_DB_PASSWORD_FILE" if role == "source" else "TIDB_PASSWORD_FILE"
                 raise ValueError(
-                    f"cannot read the {role} password file {path}: {exc.strerror}"
+                    f"{variable}: cannot read the {role} password file {path}: {exc.strerror}"
                 ) from None
             setattr(self, f"{role}_password", SecretStr(secret))
         return self
@@ -217,8 +218,10 @@ def load_settings(env_file: Path | str | None = ".env", **overrides: Any) -> Set
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            lines.append(f"{where}: {err['msg']}")
+            where = ".".join(str(p) for p in err["loc"])
+            # A model validator's message names its variable itself.
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
         raise ConfigError(
             "invalid settings: " + "; ".join(lines),
             fix="correct the environment variable or .env entry named above "

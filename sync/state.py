@@ -190,6 +190,13 @@ class StateStore:
             cur.execute(sql)
             return list(cur.fetchall()), int(cur.lastrowid or 0)
 
+    def _affected(self, sql: str) -> int:
+        if self._conn is None:
+            self._conn = self._connect()
+            self._conn.autocommit(True)
+        with self._conn.cursor() as cur:
+            return int(cur.execute(sql))
+
     def _t(self, table: str) -> str:
         return f"{quote(self.state_db)}.{quote(table)}"
 
@@ -224,6 +231,16 @@ class StateStore:
         row = {"pipeline": self.pipeline, "state": state, "detail": detail,
                "last_error": error, "last_error_fix": fix}
         self._run(_upsert(self.state_db, "pipeline_state", row, ("pipeline",)))
+
+    def promote_state(self, old: str, new: str, detail: str | None = None) -> bool:
+        """Move the state from ``old`` to ``new`` in one statement; False when it was not
+        ``old`` (a halt or a stop recorded meanwhile by another thread stays)."""
+        if new not in PIPELINE_STATES:
+            raise ValueError(f"unknown pipeline state {new!r}; one of {PIPELINE_STATES}")
+        return self._affected(
+            f"UPDATE {self._t('pipeline_state')} SET state = {literal(new)}, "
+            f"detail = {literal(detail)}, last_error = NULL, last_error_fix = NULL, "
+            f"updated_at = {NOW} WHERE {self._mine()} AND state = {literal(old)}") > 0
 
     # bootstrap
     def start_bootstrap(self, method: str, start: Position, tables: Sequence[str]) -> int:

@@ -13,6 +13,9 @@ import structlog
 
 from sync.dev.localdb import LocalServer, start_server
 
+# The bad_input fixture and the hooks that write docs/bad-inputs.md's records.
+pytest_plugins = ["tests.bad_input"]
+
 
 @pytest.fixture(scope="session")
 def source_server() -> Iterator[LocalServer]:

@@ -1,8 +1,9 @@
 """Which target errors are worth another try, and the backoff between tries.
 
 TiDB asks clients to retry a transaction on write conflicts, lock and region errors
-(PingCAP's list below); a lost connection is retried too, after reconnecting. Every other
-error halts: retrying a duplicate key or a missing table only hides it.
+(PingCAP's list below); a lost connection is retried too, after reconnecting, and so is a
+target that is read-only for a while (a failover or maintenance). Every other error halts:
+retrying a duplicate key or a missing table only hides it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ TIDB_RETRYABLE_CODES: Final = frozenset({1213, 8005, 8022, 8027, 8028, 9001, 900
                                          8245, 1205})
 # 2003 shows while the server is still down and the writer reconnects.
 LOST_CONNECTION_CODES: Final = frozenset({2006, 2013, 2003, 2055})
-RETRYABLE_CODES: Final = TIDB_RETRYABLE_CODES | LOST_CONNECTION_CODES
+# 1290: the server runs with --read-only / --super-read-only (MySQL, MariaDB: a demoted
+# primary during a failover); 1836: TiDB's tidb_super_read_only / tidb_restricted_read_only.
+READ_ONLY_CODES: Final = frozenset({1290, 1836})
+RETRYABLE_CODES: Final = TIDB_RETRYABLE_CODES | LOST_CONNECTION_CODES | READ_ONLY_CODES
 
 log = structlog.get_logger("aurora_sync.apply.retry")
 
@@ -99,6 +103,7 @@ def _logger(context: dict[str, str]) -> Callable[[RetryCallState], None]:
 
 __all__ = [
     "LOST_CONNECTION_CODES",
+    "READ_ONLY_CODES",
     "RETRYABLE_CODES",
     "TIDB_RETRYABLE_CODES",
     "RetryAttempt",

@@ -51,7 +51,27 @@ _FIXES: Final[Mapping[int, str]] = {
     1146: "the target table does not exist: run `aurora-sync init` or create it from schemas/",
     1054: "the target table lacks a column the mapping writes: align schemas/ and the mapping",
     1048: "the mapping writes NULL into a NOT NULL column: give it a default or a value",
+    1153: "the statement for this row is larger than the target's max_allowed_packet: raise "
+    "it on the target (SET GLOBAL max_allowed_packet = 268435456; TiDB: up to 1 GiB), then "
+    "restart",
+    8025: "the row is larger than TiDB's txn-entry-size-limit (6 MiB by default): raise "
+    "performance.txn-entry-size-limit in the TiDB configuration (up to 120 MiB), or shrink the "
+    "value on aurora, then restart",
+    1114: "the target table is full (its tablespace or the disk reached a limit): give the "
+    "target space (or lift the table's size limit), then restart",
+    1021: "the target's disk is full: free space on the target, then restart",
 }
+# When a retryable error outlasted AURORA_SYNC_RETRY_MAX_SECONDS.
+_RETRY_FIXES: Final[Mapping[int, str]] = dict.fromkeys(
+    retry.READ_ONLY_CODES,
+    "the target is read-only (read_only / super_read_only, or TiDB's tidb_super_read_only): "
+    "make it writable again, or point TIDB_HOST at the writable primary, then restart; the "
+    "checkpoint is before this batch",
+)
+_DEFAULT_RETRY_FIX: Final = (
+    "check the target's health (TiDB: PD/TiKV status, hot regions, lock contention) or raise "
+    "AURORA_SYNC_RETRY_MAX_SECONDS; the checkpoint is before this batch"
+)
 _DEFAULT_FIX: Final = (
     "fix the target or the mapping, then restart: the checkpoint is still before this batch "
     "(or set AURORA_SYNC_DEAD_LETTER=true to skip refused rows into the dead_letter table)"
@@ -195,9 +215,7 @@ class SqlTargetWriter:
             raise RetryableApplyError(
                 f"the target kept refusing the batch with retryable error {exc.code} for "
                 f"{self._policy.max_seconds:.0f}s: {exc.reason}",
-                fix="check the target's health (TiDB: PD/TiKV status, hot regions, lock "
-                "contention) or raise AURORA_SYNC_RETRY_MAX_SECONDS; the checkpoint is "
-                "before this batch",
+                fix=_RETRY_FIXES.get(exc.code, _DEFAULT_RETRY_FIX),
                 position=where,
             ) from None
 
@@ -394,10 +412,17 @@ def _is_guarded_key(statement: Statement | None, reason: str) -> bool:
     return isinstance(op, Upsert) and any(f"'{c}'" in reason for c in op.key_columns)
 
 
+# Modes the writer turns off in its session: literals use backslash escapes (sync.apply.sql);
+# zero and partial dates aurora holds are copied as they are, as a dump reload does (TiDB's
+# default sql_mode refuses them; TRADITIONAL would bring NO_ZERO_DATE back).
+_OFF_MODES: Final = frozenset({"NO_BACKSLASH_ESCAPES", "NO_ZERO_DATE", "NO_ZERO_IN_DATE",
+                               "TRADITIONAL"})
+
+
 def _session_modes(sql_mode: str) -> str:
-    """The session's sql_mode with what the writer relies on: literals use backslash
-    escapes (sync.apply.sql), and the upsert key guard needs strict mode to refuse."""
-    modes = [m for m in sql_mode.split(",") if m and m != "NO_BACKSLASH_ESCAPES"]
+    """The session's sql_mode with what the writer relies on: backslash escapes, zero dates
+    accepted (``_OFF_MODES``), and strict mode, which the upsert key guard needs to refuse."""
+    modes = [m for m in sql_mode.split(",") if m and m not in _OFF_MODES]
     if "STRICT_TRANS_TABLES" not in modes and "STRICT_ALL_TABLES" not in modes:
         modes.append("STRICT_TRANS_TABLES")
     return ",".join(modes)

@@ -67,7 +67,7 @@ from sync.source.transactions import Assembler, GtidState, Query
 _ANONYMOUS_GTID, _HEARTBEAT_V2 = 0x22, 0x29
 _IGNORABLE_TYPES = frozenset({0x1C, 0x24, 0x25})  # ignorable, transaction context, view change
 _COMPRESSED_ROWS_TYPES = frozenset({0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB})
-_ROW_READERS = ("date", "datetime", "datetime2", "time2", "bit")
+_ROW_READERS = ("date", "datetime", "datetime2", "time2", "bit", "string")
 
 
 class _MariadbGtids:
@@ -243,7 +243,11 @@ class BinlogReader(Iterator[StreamEvent]):
         self._check_images(event, info)
         _install_readers(event)
         at, op = self._tx.here(), _ROW_OPS[type(event)]
-        for row in event.rows:
+        try:
+            rows = event.rows
+        except UnicodeDecodeError as exc:
+            raise _undecodable(info, exc, at) from None
+        for row in rows:
             before, after = _IMAGES[op](row, info.fixers)
             group.rows.append((info.schema, info.table, op, before, after, at))
 
@@ -280,6 +284,26 @@ class BinlogReader(Iterator[StreamEvent]):
         self._stream.table_map = {}
 
 
+def _undecodable(info: Table, exc: UnicodeDecodeError, at: Position) -> SourceError:
+    """A row whose text the binlog holds in bytes its column's character set cannot have
+    (the value itself stays out of the message)."""
+    names = {"cp1252": "latin1"}  # the library names latin1 by its Python codec
+    charsets = sorted({names.get(str(c.character_set_name), str(c.character_set_name))
+                       for c in info.source.columns
+                       if c.character_set_name not in (None, "binary")})
+    return SourceError(
+        f"a row of {info.schema}.{info.table} holds bytes that are not valid {exc.encoding} "
+        f"text ({exc.reason}); its text columns are in {', '.join(charsets) or 'no charset'}: "
+        "the stream stopped before this transaction, nothing of it was applied",
+        fix="the stream cannot read past this event: correct the value on aurora (the row "
+        "changed at this position: mysqlbinlog -v --start-position), or make the column "
+        "utf8mb4 or binary on both sides, then copy again from a new position with "
+        "`aurora-sync bootstrap --force`; the checkpoint is before this transaction",
+        table=f"{info.schema}.{info.table}",
+        position=at,
+    )
+
+
 def _install_readers(event: Any) -> None:
     """Replace the library's readers of the types it gets wrong, on this event only.
 
@@ -297,6 +321,16 @@ def _install_readers(event: Any) -> None:
         read(3 + decode.fsp_bytes(c.fsp)), c.fsp
     )
     event._RowsEvent__read_bit = lambda c: decode.bit_value(read(c.bytes))
+    library_string = event._RowsEvent__read_string
+
+    def read_string(size: int, column: Any) -> Any:
+        # latin1, utf16, utf32, ucs2: the library's codec is not the server's (decode).
+        text = decode.server_text(column.character_set_name)
+        if text is None:
+            return library_string(size, column)
+        return text(event.packet.read_length_coded_pascal_string(size))
+
+    event._RowsEvent__read_string = read_string
 
 
 def _check_library() -> None:

@@ -19,6 +19,10 @@ Values
     binary '' (BLOB..)  ``''`` (str)                   ``b''``
     BINARY(n)           without trailing zero bytes    padded with zero bytes to n
     JSON (MySQL only)   parsed object                  JSON text (not run: no MySQL here)
+    latin1 0x81 0x8D    UnicodeDecodeError (Python's   U+0081 U+008D U+008F U+0090 U+009D
+    0x8F 0x90 0x9D      cp1252 leaves them undefined)  (the server's latin1 is cp1252 plus
+                                                       these five C1 controls)
+    utf16, utf32, ucs2  little-endian text, or bytes   the big-endian text
     ==================  =============================  ==================================
 
 Statements
@@ -29,6 +33,7 @@ Statements
 
 from __future__ import annotations
 
+import codecs
 import enum
 import json
 import re
@@ -58,6 +63,53 @@ class ColumnSpec:
     set_values: tuple[str, ...] = ()
     binary: bool = False
     length: int = 0
+
+
+def _server_latin1() -> str:
+    chars = []
+    for byte in range(256):
+        try:
+            chars.append(bytes([byte]).decode("cp1252"))
+        except UnicodeDecodeError:
+            chars.append(chr(byte))  # the five bytes cp1252 leaves undefined
+    return "".join(chars)
+
+
+_LATIN1_TABLE = _server_latin1()
+
+
+def latin1_text(raw: bytes) -> str:
+    """A MySQL/MariaDB latin1 value as the server converts it to utf8mb4: Windows-1252,
+    with the five bytes that code page leaves undefined read as the C1 controls of the same
+    number. Every byte is a character, so this never fails."""
+    return codecs.charmap_decode(raw, "strict", _LATIN1_TABLE)[0]
+
+
+_SERVER_TEXT: Mapping[str, Callable[[bytes], str]] = {
+    "latin1": latin1_text,
+    "cp1252": latin1_text,  # the library's table map names latin1 by PyMySQL's codec
+    # The server's UTF-16, UTF-32 and UCS-2 are big-endian without a BOM; PyMySQL's codec
+    # names for them ("utf16", "utf32") read a BOM or assume little-endian, and Python has
+    # no "ucs2" at all.
+    "utf16": lambda raw: raw.decode("utf-16-be"),
+    "ucs2": lambda raw: raw.decode("utf-16-be"),
+    "utf32": lambda raw: raw.decode("utf-32-be"),
+    "utf16le": lambda raw: raw.decode("utf-16-le"),
+}
+
+
+# Character sets whose text reads from the binlog exactly as SELECT returns it (the golden
+# test runs each), by the codec names the library's table map gives them. ascii is exact
+# for every byte it defines; a byte above 0x7F does not decode and halts the stream.
+EXACT_CHARSETS = frozenset({"utf8", "utf8mb3", "utf8mb4", "latin1", "cp1252", "ascii",
+                            "utf16", "utf16le", "utf32", "ucs2", "binary"})
+TEXT_TYPES = frozenset({T_VARCHAR, T_VAR_STRING, T_STRING, T_BLOB})
+
+
+def server_text(charset: str | None) -> Callable[[bytes], str] | None:
+    """The decoder of a character set whose Python codec (PyMySQL's name for it) would read
+    the binlog's bytes differently from the server's conversion for SELECT, or None."""
+    return _SERVER_TEXT.get(charset or "")
 
 
 def fsp_bytes(fsp: int) -> int:

@@ -50,6 +50,7 @@ class TableCache:
                     table=f"{source.schema}.{source.table}",
                     position=self._here(),
                 )
+            _check_charsets(source, self._here())
             specs = tuple(_column_spec(column) for column in source.columns)
             reader = rows.compile_table(source.columns) if self._lean else None
             info = Table(
@@ -65,6 +66,28 @@ class TableCache:
 
     def clear(self) -> None:
         self._infos.clear()
+
+
+def _check_charsets(source: Any, here: Position) -> None:
+    """Refuse text whose bytes would not read as SELECT gives them (greek, hebrew...: the
+    server's tables differ from Python's codecs), rather than copy it differently."""
+    for column in source.columns:
+        charset = column.character_set_name
+        if column.type not in decode.TEXT_TYPES or charset is None:
+            continue
+        if charset not in decode.EXACT_CHARSETS:
+            raise SourceError(
+                f"column {column.name} of {source.schema}.{source.table} is in character set "
+                f"{charset}, which aurora-sync cannot read from the binlog exactly as the "
+                "server converts it (it reads utf8mb4, utf8mb3, latin1, ascii, utf16, utf32, "
+                "ucs2 and binary columns)",
+                fix=f"convert the column on aurora (ALTER TABLE {source.schema}.{source.table} "
+                "CONVERT TO CHARACTER SET utf8mb4), then copy again from a new position with "
+                "`aurora-sync bootstrap --force` (the binlog before the conversion stays "
+                "unreadable)",
+                table=f"{source.schema}.{source.table}",
+                position=here,
+            )
 
 
 def _column_spec(column: Any) -> decode.ColumnSpec:

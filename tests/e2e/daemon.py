@@ -8,6 +8,7 @@ mapped from scratch, row counts included, and a reader of the checkpoint.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -183,6 +184,19 @@ class Daemon:
 
     def stdout(self) -> str:
         return self._out.read_text(errors="replace") if self._out else ""
+
+    def error(self) -> str:
+        """The error the last run printed before it exited (``error: ...`` and its fix), as
+        an operator reads it; empty when there was none."""
+        text = self._err.read_text(errors="replace") if self._err else ""
+        lines = text.splitlines()
+        starts = [i for i, line in enumerate(lines)
+                  if line.startswith(("error: ", "unexpected error: "))]
+        if not starts:
+            return ""
+        shown = [lines[starts[-1]]]
+        shown += itertools.takewhile(lambda line: line.startswith("  "), lines[starts[-1] + 1:])
+        return "\n".join(shown)
 
     def logs(self) -> str:
         """The last run's stdout and stderr (structlog writes to stderr)."""

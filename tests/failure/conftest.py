@@ -8,6 +8,7 @@ session's shared servers stay up for every other module.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from sync.dev.generate import generate
 from sync.dev.load import WriteLoad
 from sync.dev.localdb import LocalServer, start_server
+from sync.model import Position
 from tests.e2e.conftest import Deployment, daemon_factory, deployment_settings
 from tests.e2e.daemon import Daemon
 
@@ -82,3 +84,32 @@ def drain(d: Deployment, daemon: Daemon, timeout: float = 90.0) -> None:
     daemon.sigterm()
     code = daemon.wait_exit(60)
     assert code == 0, daemon.logs()[-3000:]
+
+
+def check_lines(output: str, word: str) -> str:
+    """The lines of `aurora-sync check`'s output that name ``word``, each with its fix."""
+    lines = output.splitlines()
+    shown = []
+    for i, line in enumerate(lines):
+        if word in line:
+            shown.append(line)
+            shown += [f for f in lines[i + 1:i + 2] if f.lstrip().startswith("fix:")]
+    return "\n".join(shown)
+
+
+def transactions_between(server: LocalServer, start: Position, end: Position) -> int:
+    """Source transactions committed after ``start`` up to ``end`` (one binlog file)."""
+    assert start.file == end.file, (start, end)
+    events = server.execute(f"SHOW BINLOG EVENTS IN '{start.file}' FROM {int(start.pos)}")
+    return sum(1 for event in events
+               if event[2] == "Xid" and int(str(event[4])) <= end.pos)
+
+
+_POSITION = re.compile(r"position=(?P<file>[^\s:,)]+):(?P<pos>\d+)")
+
+
+def position_in(message: str) -> Position:
+    """The ``position=FILE:POS`` an error names."""
+    found = _POSITION.search(message)
+    assert found is not None, message
+    return Position(found["file"], int(found["pos"]))

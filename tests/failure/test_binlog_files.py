@@ -11,6 +11,7 @@ import pytest
 
 from sync.dev.localdb import LocalServer
 from sync.model import Position
+from tests.bad_input import BadInputRecorder
 from tests.e2e.conftest import Deployment
 from tests.e2e.daemon import Daemon, assert_exact, read_state, wait_for
 from tests.failure.conftest import bootstrapped, drain, seed, write_load
@@ -60,9 +61,10 @@ def purged_while_down(d: Deployment, daemon: Daemon, server: LocalServer) -> Pos
     return stopped_at
 
 
+@pytest.mark.bad_input
 def test_binlog_purged_past_checkpoint_demands_a_bootstrap(
         deployment_factory: Callable[..., Deployment], daemon_factory: Callable[..., Daemon],
-        own_source: LocalServer) -> None:
+        own_source: LocalServer, bad_input: BadInputRecorder) -> None:
     d = deployment_factory("fpurge", source=own_source)
     seed(d)
     daemon = bootstrapped(d, daemon_factory(d))
@@ -77,6 +79,9 @@ def test_binlog_purged_past_checkpoint_demands_a_bootstrap(
     state = read_state(d)
     assert state is not None and state.state == "halted"
     assert state.last_error_fix and "bootstrap" in state.last_error_fix
+    bad_input.record(category="binlog settings", given="`aurora-sync run` after the binlog "
+                     "holding its checkpoint was purged", outcome=daemon.error(), exit_code=code,
+                     effect="halted; checkpoint unchanged")
 
 
 def test_bootstrap_force_after_purge_streams_again(

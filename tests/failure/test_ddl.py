@@ -18,9 +18,10 @@ import pytest
 
 from sync.dev.localenv import ROOT
 from sync.model import Position
+from tests.bad_input import BadInputRecorder
 from tests.e2e.conftest import Deployment
 from tests.e2e.daemon import Daemon, assert_exact, read_state
-from tests.failure.conftest import bootstrapped, drain, seed, write_load
+from tests.failure.conftest import bootstrapped, check_lines, drain, seed, write_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.failure]
 
@@ -43,9 +44,10 @@ def gateway_user(d: Deployment, user_id: int) -> bool:
     return bool(rows)
 
 
+@pytest.mark.bad_input
 def test_ddl_on_mapped_table_halts_then_accept_ddl_continues(
         deployment_factory: Callable[..., Deployment], daemon_factory: Callable[..., Daemon],
-        tmp_path: Path) -> None:
+        tmp_path: Path, bad_input: BadInputRecorder) -> None:
     d = deployment_factory("fddl")
     seed(d)
     daemon = bootstrapped(d, daemon_factory(d))
@@ -73,9 +75,18 @@ def test_ddl_on_mapped_table_halts_then_accept_ddl_continues(
     assert state is not None and state.state == "halted"
     assert state.last_error and "ALTER TABLE" in state.last_error
     assert state.last_error_fix and "--accept-ddl" in state.last_error_fix
+    bad_input.record(category="schema drift", given="`ALTER TABLE users ADD COLUMN nickname` "
+                     "on aurora under load", outcome=daemon.error(), exit_code=code,
+                     effect="halted before the statement; checkpoint before it")
 
     # The mapping check names the new column until the operator decides about it.
-    assert "nickname" in daemon.cli("check").stdout
+    checked = daemon.cli("check")
+    assert "nickname" in checked.stdout
+    assert checked.returncode == 2
+    bad_input.record(category="schema drift", given="`aurora-sync check` after aurora gained "
+                     "a column the mapping neither copies nor drops",
+                     outcome=check_lines(checked.stdout, "nickname"),
+                     exit_code=checked.returncode)
     d.settings = d.settings.model_copy(
         update={"mapping_file": mapping_dropping("nickname", tmp_path)})
     decided = daemon_factory(d)

@@ -18,6 +18,7 @@ from sync.model import Position, SourceTransaction
 from sync.settings import Settings
 from sync.source.binlog import open_binlog
 from sync.source.position import current_position
+from tests.bad_input import BadInputRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -90,8 +91,9 @@ def test_tls_reader_verifies_and_uses_tls_on_both_connections(tls_server: LocalS
     assert [c.image["id"] for tx in txs for c in tx.changes] == [2]
 
 
+@pytest.mark.bad_input
 def test_tls_reader_refuses_a_certificate_from_another_ca(
-    tls_server: LocalServer, tmp_path: Path
+    tls_server: LocalServer, tmp_path: Path, bad_input: BadInputRecorder
 ) -> None:
     other = make_tls_files(tmp_path / "other", hostnames=("localhost",))
     settings = _settings(
@@ -101,11 +103,14 @@ def test_tls_reader_refuses_a_certificate_from_another_ca(
         source_password="tls-pw",
         source_ssl_ca=other.ca_cert,
     )
-    with pytest.raises(ConnectError, match="TLS verification failed"):
+    with pytest.raises(ConnectError, match="TLS verification failed") as caught:
         open_binlog(settings, Position("binlog.000001", 4), schemas={DB})
+    bad_input.record(category="TLS", given="the binlog reader with a `SOURCE_DB_SSL_CA` of "
+                     "another CA", outcome=caught.value.describe(), secrets=["tls-pw"])
 
 
-def test_rows_without_full_metadata_are_refused() -> None:
+@pytest.mark.bad_input
+def test_rows_without_full_metadata_are_refused(bad_input: BadInputRecorder) -> None:
     server = start_server(
         "binlog-nometa", server_id=331, options={"binlog_row_metadata": "MINIMAL"}
     )
@@ -114,18 +119,23 @@ def test_rows_without_full_metadata_are_refused() -> None:
         with pytest.raises(SourceError, match="binlog_row_metadata is not FULL") as caught:
             _write_and_read(server, _settings(server), f"INSERT INTO {DB}.t VALUES (3, 'x')")
         assert caught.value.table == f"{DB}.t"
+        bad_input.record(category="binlog settings", given="`binlog_row_metadata=MINIMAL` "
+                         "while streaming", outcome=caught.value.describe())
     finally:
         server.stop()
 
 
-def test_compressed_events_halt() -> None:
+@pytest.mark.bad_input
+def test_compressed_events_halt(bad_input: BadInputRecorder) -> None:
     options = {"log_bin_compress": "ON", "log_bin_compress_min_len": "10"}
     server = start_server("binlog-compress", server_id=341, options=options)
     try:
         _prepare(server)
-        with pytest.raises(UnsupportedEventError, match="compressed"):
+        with pytest.raises(UnsupportedEventError, match="compressed") as caught:
             _write_and_read(
                 server, _settings(server), f"INSERT INTO {DB}.t VALUES (4, '{'z' * 150}')"
             )
+        bad_input.record(category="binlog settings", given="`log_bin_compress=ON` (compressed "
+                         "row events)", outcome=caught.value.describe())
     finally:
         server.stop()

@@ -24,6 +24,7 @@ from sync.settings import Settings
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.events import Heartbeat
 from sync.source.position import current_position
+from tests.bad_input import BadInputRecorder
 
 pytestmark = [pytest.mark.integration, pytest.mark.failure]
 
@@ -135,7 +136,9 @@ def test_idle_stream_gets_heartbeats_and_a_silent_source_raises(server: LocalSer
         os.kill(server.process.pid, signal.SIGCONT)
 
 
-def test_purged_binlog_asks_for_a_new_bootstrap(server: LocalServer) -> None:
+@pytest.mark.bad_input
+def test_purged_binlog_asks_for_a_new_bootstrap(server: LocalServer,
+                                                bad_input: BadInputRecorder) -> None:
     with contextlib.closing(server.connect()) as conn:
         old = current_position(conn)
         _insert(server, 1)
@@ -154,9 +157,13 @@ def test_purged_binlog_asks_for_a_new_bootstrap(server: LocalServer) -> None:
         list(reader)
     assert "aurora-sync bootstrap" in str(caught.value)
     assert caught.value.position == old
+    bad_input.record(category="binlog settings", given="a start position whose binlog file "
+                     "was purged", outcome=caught.value.describe())
 
 
-def test_two_readers_with_one_server_id_name_the_setting(server: LocalServer) -> None:
+@pytest.mark.bad_input
+def test_two_readers_with_one_server_id_name_the_setting(server: LocalServer,
+                                                         bad_input: BadInputRecorder) -> None:
     with contextlib.closing(server.connect()) as conn:
         start = current_position(conn)
     first = Consumer(open_binlog(_settings(server), start, schemas={DB}))
@@ -164,6 +171,8 @@ def test_two_readers_with_one_server_id_name_the_setting(server: LocalServer) ->
     first.transactions(1)
     second = Consumer(open_binlog(_settings(server), start, schemas={DB}))
     second.transactions(1)
-    with pytest.raises(ServerIdConflictError, match="AURORA_SYNC_SERVER_ID"):
+    with pytest.raises(ServerIdConflictError, match="AURORA_SYNC_SERVER_ID") as caught:
         first.next_matching(SourceTransaction, timeout=10)
+    bad_input.record(category="binlog settings", given="a second reader with the same "
+                     "`AURORA_SYNC_SERVER_ID`", outcome=caught.value.describe())
     second.reader.close()

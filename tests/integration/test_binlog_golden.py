@@ -38,7 +38,10 @@ COLUMNS = """
   ts0 TIMESTAMP NULL, ts6 TIMESTAMP(6) NULL,
   tm0 TIME, tm1 TIME(1), tm2 TIME(2), tm3 TIME(3), tm4 TIME(4), tm5 TIME(5), tm6 TIME(6),
   y YEAR,
-  c CHAR(10), vc VARCHAR(300), tx TEXT, lat VARCHAR(10) CHARACTER SET latin1,
+  c CHAR(10), vc VARCHAR(300), tx TEXT, lat VARCHAR(40) CHARACTER SET latin1,
+  u16 VARCHAR(10) CHARACTER SET utf16, u32 VARCHAR(10) CHARACTER SET utf32,
+  ucs VARCHAR(10) CHARACTER SET ucs2, u16le VARCHAR(10) CHARACTER SET utf16le,
+  ascii_text VARCHAR(10) CHARACTER SET ascii,
   bl BLOB, vb VARBINARY(20), bn BINARY(4),
   e ENUM('a','b','ü'), s SET('x','y','z'),
   j JSON
@@ -78,6 +81,11 @@ ROWS: list[dict[str, Any]] = [
     {"id": 4, "dt": "2020-00-15", "dtm0": "2020-02-00 01:02:03", "dtm3": "0000-01-01 00:00:00.5",
      "f": -0.0001234567, "y": 2000},
     {"id": 5},  # every column NULL
+    # Every byte the server's latin1 has beyond ASCII, the five Python's cp1252 lacks included.
+    {"id": 6, "lat": bytes(range(0x80, 0xA0)), "u16": "A😀ü", "u32": "A😀ü", "ucs": "Aü€",
+     "u16le": "A😀ü", "ascii_text": "plain~\x7f"},
+    {"id": 7, "lat": bytes(range(0xA0, 0x100))[:40], "u16": "", "u32": "", "ucs": "",
+     "u16le": "", "ascii_text": ""},
 ]
 # fmt: on
 
@@ -165,3 +173,6 @@ def test_edge_values_are_the_expected_python_values(
     assert streamed[2]["s"] == ""
     assert streamed[1]["vc"] == "emoji 😀 and ü"
     assert streamed[1]["b10"] == b"\x02\x01"
+    assert streamed[6]["lat"][:2] == "€\x81"  # as the server converts latin1 0x80 0x81
+    assert streamed[6]["u16"] == streamed[6]["u32"] == "A😀ü"
+    assert streamed[6]["ucs"] == "Aü€"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ from sync.checks import CheckResult, Status
 from sync.cli import app
 from sync.dev.demo import write_env_file
 from sync.dev.localdb import LocalServer, start_server
-from sync.preflight import run_checks
+from sync.preflight import render, run_checks
 from sync.settings import Settings, load_settings
+from tests.bad_input import BadInputRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +110,9 @@ def test_uninitialised_target_says_run_init(prepared: tuple[LocalServer, LocalSe
     assert "aurora-sync init" in (missing.fix or "")
 
 
-def test_user_without_replication_grants(prepared: tuple[LocalServer, LocalServer]) -> None:
+@pytest.mark.bad_input
+def test_user_without_replication_grants(prepared: tuple[LocalServer, LocalServer],
+                                         bad_input: BadInputRecorder) -> None:
     source, target = prepared
     source.execute("CREATE USER IF NOT EXISTS 'only_select'@'%' IDENTIFIED BY 'sel-pw'")
     source.execute(f"GRANT SELECT ON {SOURCE_DB}.* TO 'only_select'@'%'")
@@ -119,10 +123,16 @@ def test_user_without_replication_grants(prepared: tuple[LocalServer, LocalServe
     assert slave.fix == "GRANT REPLICATION SLAVE ON *.* TO only_select@%;"
     assert results["grant REPLICATION CLIENT"].status is Status.FAIL
     assert results["grant SELECT"].status is Status.OK
+    bad_input.record(category="credentials", given="a source user with SELECT on aurora only "
+                     "(no REPLICATION SLAVE / CLIENT)", effect="`check` fails",
+                     outcome=render([slave, results["grant REPLICATION CLIENT"]]),
+                     secrets=["sel-pw"])
 
 
+@pytest.mark.bad_input
 def test_wrong_password_fails_without_showing_it(
-        prepared: tuple[LocalServer, LocalServer], tmp_path: Path) -> None:
+        prepared: tuple[LocalServer, LocalServer], tmp_path: Path,
+        bad_input: BadInputRecorder) -> None:
     wrong = "Wr0ng-Pa55-xyz"
     env_file = write_env_file(tmp_path / "bad.env",
                               env_for(*prepared, password=wrong))
@@ -133,21 +143,55 @@ def test_wrong_password_fails_without_showing_it(
     assert "access denied" in output
     assert "SOURCE_DB_PASSWORD" in output
     assert wrong not in output
+    shown = [line for line in output.splitlines() if "source reachable" in line or
+             "SOURCE_DB_PASSWORD" in line]
+    bad_input.record(category="credentials", given="a wrong `SOURCE_DB_PASSWORD`",
+                     outcome="\n".join(shown), exit_code=result.exit_code, secrets=[wrong])
 
 
+@pytest.mark.bad_input
+def test_wrong_target_password_stops_run_before_it_writes(
+        prepared: tuple[LocalServer, LocalServer], tmp_path: Path,
+        bad_input: BadInputRecorder) -> None:
+    source, target = prepared
+    wrong = "N0t-the-Tidb-pw"
+    env = {**env_for(source, target), "TIDB_PASSWORD": wrong}
+    # `run` installs its SIGTERM/SIGINT handlers: pytest's own come back afterwards.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = CliRunner().invoke(
+            app, ["--env-file", str(write_env_file(tmp_path / "r.env", env)), "run"])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert result.exit_code == 1
+    assert "target refused the login" in result.stderr and "TIDB_PASSWORD" in result.stderr
+    assert wrong not in result.stdout + result.stderr
+    bad_input.record(category="credentials", given="a wrong `TIDB_PASSWORD` (`aurora-sync run`)",
+                     outcome=result.stderr, exit_code=result.exit_code, secrets=[wrong])
+
+
+@pytest.mark.bad_input
 def test_our_server_id_equal_to_the_source_fails(
-        prepared: tuple[LocalServer, LocalServer]) -> None:
+        prepared: tuple[LocalServer, LocalServer], bad_input: BadInputRecorder) -> None:
     source, target = prepared
     results = by_name(run_checks(settings_for(source, target,
                                               AURORA_SYNC_SERVER_ID=str(source.server_id))))
     assert results["server id"].status is Status.FAIL
+    assert results["server id"].fix
+    bad_input.record(category="binlog settings", given="`AURORA_SYNC_SERVER_ID` equal to the "
+                     "source's own `server_id`", effect="`check` fails",
+                     outcome=render([results["server id"]]))
 
 
-def test_invalid_setting_exits_2(tmp_path: Path) -> None:
+@pytest.mark.bad_input
+def test_invalid_setting_exits_2(tmp_path: Path, bad_input: BadInputRecorder) -> None:
     env_file = write_env_file(tmp_path / "x.env", {"TIDB_PORT": "four-thousand"})
     result = CliRunner().invoke(app, ["--env-file", str(env_file), "check"])
     assert result.exit_code == 2
     assert "TIDB_PORT" in result.stderr
+    bad_input.record(category="config", given="`TIDB_PORT=four-thousand` in the env file "
+                     "(`aurora-sync check`)", outcome=result.stderr, exit_code=result.exit_code)
 
 
 @pytest.fixture
@@ -160,7 +204,9 @@ def misconfigured(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
 
 @pytest.mark.parametrize("misconfigured", [("nolog", 311, {"log_bin": None})],
                          indirect=True)
-def test_log_bin_off(misconfigured: LocalServer, target_server: LocalServer) -> None:
+@pytest.mark.bad_input
+def test_log_bin_off(misconfigured: LocalServer, target_server: LocalServer,
+                     bad_input: BadInputRecorder) -> None:
     results = by_name(run_checks(settings_for(misconfigured, target_server,
                                               SOURCE_DB_USER=misconfigured.user,
                                               SOURCE_DB_PASSWORD=misconfigured.password)))
@@ -168,6 +214,8 @@ def test_log_bin_off(misconfigured: LocalServer, target_server: LocalServer) -> 
     assert log_bin.status is Status.FAIL
     assert "OFF" in log_bin.detail
     assert "log_bin=binlog" in (log_bin.fix or "")
+    bad_input.record(category="binlog settings", given="a source without a binlog (`log_bin` "
+                     "OFF)", effect="`check` fails", outcome=render([log_bin]))
 
 
 @pytest.mark.parametrize(
@@ -175,8 +223,10 @@ def test_log_bin_off(misconfigured: LocalServer, target_server: LocalServer) -> 
     [("statement", 312, {"binlog_format": "STATEMENT", "binlog_row_image": "MINIMAL"})],
     indirect=True,
 )
+@pytest.mark.bad_input
 def test_statement_format_and_minimal_image(misconfigured: LocalServer,
-                                            target_server: LocalServer) -> None:
+                                            target_server: LocalServer,
+                                            bad_input: BadInputRecorder) -> None:
     results = by_name(run_checks(settings_for(misconfigured, target_server,
                                               SOURCE_DB_USER=misconfigured.user,
                                               SOURCE_DB_PASSWORD=misconfigured.password)))
@@ -188,3 +238,7 @@ def test_statement_format_and_minimal_image(misconfigured: LocalServer,
     assert "MINIMAL (must be FULL)" in image.detail
     assert "SET GLOBAL binlog_row_image='FULL'" in (image.fix or "")
     assert results["log_bin"].status is Status.OK
+    bad_input.record(category="binlog settings", given="`binlog_format=STATEMENT`",
+                     effect="`check` fails", outcome=render([fmt]))
+    bad_input.record(category="binlog settings", given="`binlog_row_image=MINIMAL`",
+                     effect="`check` fails", outcome=render([image]))

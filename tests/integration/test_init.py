@@ -15,6 +15,7 @@ from sync import schema
 from sync.cli import app
 from sync.dev.demo import write_env_file
 from sync.dev.localdb import LocalServer
+from tests.bad_input import BadInputRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +102,10 @@ def test_dry_run_needs_no_server(tmp_path: Path) -> None:
     assert "USE `aurora_sync`;" in result.stdout
 
 
+@pytest.mark.bad_input
 def test_console_script_init_and_unreachable_target(env_file: Path, tmp_path: Path,
-                                                    target_server: LocalServer) -> None:
+                                                    target_server: LocalServer,
+                                                    bad_input: BadInputRecorder) -> None:
     script = str(Path(sys.executable).with_name("aurora-sync"))
     proc = subprocess.run([script, "--env-file", str(env_file), "init"], capture_output=True,
                           text=True, env=clean_environ(), timeout=120, check=False)
@@ -115,3 +118,5 @@ def test_console_script_init_and_unreachable_target(env_file: Path, tmp_path: Pa
     assert proc.returncode == 1
     assert "cannot connect to the target at 127.0.0.1:1" in proc.stderr
     assert "fix:" in proc.stderr
+    bad_input.record(category="config", given="`TIDB_PORT=1`: nothing listens there "
+                     "(`aurora-sync init`)", outcome=proc.stderr, exit_code=proc.returncode)

@@ -42,6 +42,18 @@ def test_pipeline_state(store: StateStore) -> None:
         store.write_state("sleeping")
 
 
+def test_promotion_to_streaming_never_replaces_a_halt(store: StateStore) -> None:
+    store.write_state("catching_up", "from b.1:4")
+    assert store.promote_state("catching_up", "streaming", "caught up")
+    state = store.read_state()
+    assert state is not None and (state.state, state.detail) == ("streaming", "caught up")
+    # The stream halts from its thread just before the scheduler promotes: the halt stays.
+    store.write_state("halted", "refused", error="error 1153", fix="raise max_allowed_packet")
+    assert not store.promote_state("catching_up", "streaming", "caught up")
+    state = store.read_state()
+    assert state is not None and (state.state, state.last_error) == ("halted", "error 1153")
+
+
 def test_bootstrap_run_and_progress(store: StateStore) -> None:
     run_id = store.start_bootstrap("consistent_snapshot", Position("b.1", 10), ["users", "files"])
     run = store.latest_bootstrap()

@@ -13,8 +13,9 @@ from sync.cli import app
 from sync.db import connect
 from sync.dev.demo import write_env_file
 from sync.dev.localdb import LocalServer, make_tls_files, start_server
-from sync.errors import ConnectError
+from sync.errors import ConfigError, ConnectError
 from sync.settings import Endpoint, load_settings
+from tests.bad_input import BadInputRecorder
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,9 @@ def test_right_ca_and_host_name_connects_over_tls(tls_server: LocalServer, role:
     assert row[1]
 
 
-def test_wrong_ca_fails_verification(tls_server: LocalServer, tmp_path: Path) -> None:
+@pytest.mark.bad_input
+def test_wrong_ca_fails_verification(tls_server: LocalServer, tmp_path: Path,
+                                     bad_input: BadInputRecorder) -> None:
     other_ca = make_tls_files(tmp_path / "other", hostnames=("localhost",)).ca_cert
     with pytest.raises(ConnectError) as err:
         connect(endpoint(tls_server, other_ca, "localhost"))
@@ -61,9 +64,13 @@ def test_wrong_ca_fails_verification(tls_server: LocalServer, tmp_path: Path) ->
     assert "TLS verification failed" in text
     assert "TIDB_SSL_CA" in text
     assert tls_server.password not in text
+    bad_input.record(category="TLS", given="`TIDB_SSL_CA` names a CA that did not sign the "
+                     "server's certificate", outcome=text)
 
 
-def test_certificate_for_another_host_name_fails(other_host_server: LocalServer) -> None:
+@pytest.mark.bad_input
+def test_certificate_for_another_host_name_fails(other_host_server: LocalServer,
+                                                 bad_input: BadInputRecorder) -> None:
     assert other_host_server.tls is not None
     with pytest.raises(ConnectError) as err:
         connect(endpoint(other_host_server, other_host_server.tls.ca_cert, "127.0.0.1"))
@@ -71,10 +78,30 @@ def test_certificate_for_another_host_name_fails(other_host_server: LocalServer)
     assert "TLS verification failed" in text
     assert "127.0.0.1" in text
     assert "match" in text.lower() or "not valid" in text.lower()
+    bad_input.record(category="TLS", given="a certificate for `db.example.internal` reached "
+                     "as `127.0.0.1` (`TIDB_HOST`)", outcome=text)
 
 
+@pytest.mark.bad_input
+def test_unreadable_ca_file_is_a_config_error(tls_server: LocalServer, tmp_path: Path,
+                                              bad_input: BadInputRecorder) -> None:
+    not_a_ca = tmp_path / "ca-cert.pem"
+    not_a_ca.write_text("this is not a certificate\n")
+    for ca, given in ((tmp_path / "missing.pem", "`TIDB_SSL_CA` names a missing file"),
+                      (not_a_ca, "`TIDB_SSL_CA` names a file that is not a PEM certificate")):
+        with pytest.raises(ConfigError) as err:
+            connect(endpoint(tls_server, ca, "localhost"))
+        text = err.value.describe()
+        assert str(ca) in text and "TIDB_SSL_CA" in text
+        assert err.value.exit_code == 2
+        bad_input.record(category="TLS", given=given, outcome=text,
+                         exit_code=err.value.exit_code)
+
+
+@pytest.mark.bad_input
 def test_check_reports_the_tls_failure(tls_server: LocalServer, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       bad_input: BadInputRecorder) -> None:
     for name in ("TIDB_HOST", "TIDB_PORT", "TIDB_SSL_CA", "TIDB_USER", "TIDB_PASSWORD",
                  "TIDB_PASSWORD_FILE", "SOURCE_DB_PORT", "SOURCE_DB_HOST"):
         monkeypatch.delenv(name, raising=False)
@@ -86,3 +113,6 @@ def test_check_reports_the_tls_failure(tls_server: LocalServer, tmp_path: Path,
     result = CliRunner().invoke(app, ["--env-file", str(env_file), "check"])
     assert result.exit_code == 1
     assert "✗ target reachable: target TLS verification failed" in result.stdout
+    shown = [line for line in result.stdout.splitlines() if "target reachable" in line]
+    bad_input.record(category="TLS", given="`aurora-sync check` with a `TIDB_SSL_CA` of "
+                     "another CA", outcome="\n".join(shown), exit_code=result.exit_code)

@@ -9,6 +9,7 @@ import yaml
 
 from sync.errors import MappingConfigError
 from sync.mapping import load_mapping
+from tests.bad_input import BadInputRecorder
 
 MAPPING = Path(__file__).resolve().parents[2] / "config" / "mapping.yaml"
 
@@ -22,40 +23,49 @@ def _write(tmp_path: Path, edit: object) -> Path:
 
 
 def _unknown_table(raw: dict) -> None:
+    """A foreign key whose parent is a table the mapping does not list."""
     raw["tables"]["subjects"]["foreign_keys"][0]["parent"] = "terms"
 
 
 def _unknown_column(raw: dict) -> None:
+    """A lookup reading a column the mapping does not copy."""
     raw["tables"]["syllabus"]["lookups"]["semester_id"]["from"] = "subjects.term_id"
 
 
 def _bad_type(raw: dict) -> None:
+    """`key: id` where a list is expected."""
     raw["tables"]["users"]["key"] = "id"
 
 
 def _bad_action(raw: dict) -> None:
+    """`on_delete: explode`."""
     raw["tables"]["semesters"]["foreign_keys"][0]["on_delete"] = "explode"
 
 
 def _cycle(raw: dict) -> None:
+    """Two lookups that read each other."""
     lookups = raw["tables"]["syllabus"]["lookups"]
     lookups["semester_id"] = {"from": "semesters.id", "via": "user_id"}
     lookups["user_id"] = {"from": "semesters.user_id", "via": "semester_id"}
 
 
 def _missing_key(raw: dict) -> None:
+    """A table without its `target`."""
     del raw["tables"]["repositories"]["target"]
 
 
 def _unknown_key(raw: dict) -> None:
+    """An unknown key (`copy_columns`) under a table."""
     raw["tables"]["users"]["copy_columns"] = ["x"]
 
 
 def _via_not_fk(raw: dict) -> None:
+    """A lookup `via` a column that is not a foreign key."""
     raw["tables"]["subjects"]["lookups"]["user_id"]["via"] = "name"
 
 
 def _twice(raw: dict) -> None:
+    """A source column both copied and dropped."""
     raw["tables"]["users"]["drop"] = ["email"]
 
 
@@ -112,11 +122,13 @@ CASES = [
 ]
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("edit", "key", "reason", "fix"), CASES, ids=[c[0].__name__.strip("_") for c in CASES]
 )
 def test_broken_mapping_is_refused_precisely(
-    tmp_path: Path, edit: object, key: str, reason: str, fix: str
+    tmp_path: Path, edit: object, key: str, reason: str, fix: str,
+    bad_input: BadInputRecorder,
 ) -> None:
     path = _write(tmp_path, edit)
     with pytest.raises(MappingConfigError) as caught:
@@ -127,15 +139,22 @@ def test_broken_mapping_is_refused_precisely(
     assert f"key `{key}`" in error.reason
     assert reason in error.reason
     assert error.fix is not None and fix in error.fix
+    bad_input.record(category="mapping", given=(edit.__doc__ or "").strip().rstrip("."),
+                     outcome=error.describe(), exit_code=error.exit_code)
 
 
-def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
-    with pytest.raises(MappingConfigError, match="cannot read"):
+@pytest.mark.bad_input
+def test_unreadable_and_non_yaml_files(tmp_path: Path, bad_input: BadInputRecorder) -> None:
+    with pytest.raises(MappingConfigError, match="cannot read") as absent:
         load_mapping(tmp_path / "absent.yaml", source_schema="aurora")
+    bad_input.record(category="mapping", given="`AURORA_SYNC_MAPPING` names a missing file",
+                     outcome=absent.value.describe(), exit_code=absent.value.exit_code)
     bad = tmp_path / "bad.yaml"
     bad.write_text("tables: [\n")
-    with pytest.raises(MappingConfigError, match="not valid YAML"):
+    with pytest.raises(MappingConfigError, match="not valid YAML") as broken:
         load_mapping(bad, source_schema="aurora")
+    bad_input.record(category="mapping", given="a mapping file that is not YAML (`tables: [`)",
+                     outcome=broken.value.describe(), exit_code=broken.value.exit_code)
 
 
 def test_the_shipped_mapping_loads() -> None:

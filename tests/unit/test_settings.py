@@ -9,6 +9,7 @@ import pytest
 
 from sync.errors import ConfigError
 from sync.settings import Settings, load_settings
+from tests.bad_input import BadInputRecorder
 
 GUIDE_VARIABLES = (
     "SOURCE_DB_HOST", "SOURCE_DB_PORT", "SOURCE_DB_USER", "SOURCE_DB_PASSWORD",
@@ -89,13 +90,18 @@ def test_password_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert s.target.password.get_secret_value() == "other-secret"
 
 
+@pytest.mark.bad_input
 def test_unreadable_password_file_is_a_config_error(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    bad_input: BadInputRecorder) -> None:
     monkeypatch.setenv("TIDB_PASSWORD_FILE", str(tmp_path / "missing.pw"))
     with pytest.raises(ConfigError) as err:
         load_settings(None)
     assert "missing.pw" in err.value.describe()
+    assert "TIDB_PASSWORD_FILE" in err.value.describe()
     assert err.value.exit_code == 2
+    bad_input.record(category="config", given="`TIDB_PASSWORD_FILE` names a file that does "
+                     "not exist", outcome=err.value.describe(), exit_code=err.value.exit_code)
 
 
 def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,18 +117,23 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.source.password.get_secret_value() == SECRET
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("SOURCE_DB_PORT", "not-a-port"), ("TIDB_PORT", "70000"),
-     ("AURORA_SYNC_SERVER_ID", "0"), ("AURORA_SYNC_LOG_LEVEL", "chatty")],
+     ("AURORA_SYNC_SERVER_ID", "0"), ("AURORA_SYNC_LOG_LEVEL", "chatty"),
+     ("AURORA_SYNC_BATCH_MAX_BYTES", "100"), ("SOURCE_DB_SSL_VERIFY_IDENTITY", "maybe")],
 )
 def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str,
-                                          value: str) -> None:
+                                          value: str, bad_input: BadInputRecorder) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as err:
         load_settings(None)
     assert variable in err.value.describe()
     assert err.value.fix
+    assert err.value.exit_code == 2
+    bad_input.record(category="config", given=f"`{variable}={value}`",
+                     outcome=err.value.describe(), exit_code=err.value.exit_code)
 
 
 def test_settings_class_reads_the_same_names_as_load_settings(

@@ -7,6 +7,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from sync.source.rows import compile_table
 
 
@@ -57,7 +59,22 @@ def test_types_without_a_lean_reader_leave_the_table_to_the_library() -> None:
     old_time = column("t", 11)
     geometry = column("g", 255, length_size=4)
     enum_without_values = column("e", 247, enum_values=None, size=1)
-    ucs2 = column("u", 15, max_length=40, character_set_name="ucs2")
-    for odd in (old_time, geometry, enum_without_values, ucs2):
+    swe7 = column("u", 15, max_length=40, character_set_name="swe7")  # no Python codec
+    for odd in (old_time, geometry, enum_without_values, swe7):
         assert compile_table([ID, odd]) is None
     assert compile_table([column(None, 3)]) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("charset", "raw", "text"), [
+    ("cp1252", b"\x80\x81\x8d\x8f\x90\x9d\xe9", "€\x81\x8d\x8f\x90\x9dé"),  # latin1
+    ("latin1", b"\x9d", "\x9d"),
+    ("utf16", "A😀".encode("utf-16-be"), "A😀"),
+    ("utf32", "A😀".encode("utf-32-be"), "A😀"),
+    ("ucs2", "Aü".encode("utf-16-be"), "Aü"),
+    ("utf16le", "A😀".encode("utf-16-le"), "A😀"),
+])
+def test_text_is_decoded_as_the_server_converts_it(charset: str, raw: bytes, text: str) -> None:
+    reader = compile_table([ID, column("v", 15, max_length=40, character_set_name=charset)])
+    assert reader is not None
+    body = reader.present + row(0, (1).to_bytes(4, "little"), bytes([len(raw)]) + raw)
+    assert reader.rows(body, 0, len(body), update=False) == [{"id": 1, "v": text}]
