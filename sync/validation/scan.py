@@ -17,7 +17,7 @@ import contextlib
 import queue
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +120,34 @@ def _grouped_unit(name: str, target: TargetRange, bounds: list[int], result: Sca
     return run
 
 
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextlib.contextmanager
+def short_switch_interval() -> Iterator[None]:
+    """:data:`SWITCH_INTERVAL` while at least one scan runs, the interval before after.
+
+    A thread hashing file rows would hold the GIL for the whole default 5 ms while the others
+    wait to send their next query: the servers would idle. The interval is process-wide and
+    scans may overlap (the daemon's periodic run and a cutover's): the first to enter saves
+    it, the last to leave puts it back."""
+    global _switch_users, _switch_saved  # noqa: PLW0603 - the interval is process-wide too
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
 def run_scan(scans: Sequence[TableScan], *, connect_source: Connect, connect_target: Connect,
              threads: int, before_target: Callable[[list[Position]], None]) -> ScanResult:
     """Run every unit of ``scans`` on ``threads`` workers; ``before_target`` is called with
@@ -165,20 +193,14 @@ def run_scan(scans: Sequence[TableScan], *, connect_source: Connect, connect_tar
 
     pool = [threading.Thread(target=work_on, args=(i,), name=f"validate-{i}", daemon=True)
             for i in range(count)]
-    # A thread hashing file rows would hold the GIL for the whole default 5 ms switch
-    # interval while the others wait to send their next query: the servers would idle.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    try:
+    with short_switch_interval():
         for thread in pool:
             thread.start()
         for thread in pool:
             thread.join()
-    finally:
-        sys.setswitchinterval(interval)
     if errors:
         raise errors[0]
     return result
 
 
-__all__ = ["ScanResult", "TableScan", "run_scan", "units"]
+__all__ = ["ScanResult", "TableScan", "run_scan", "short_switch_interval", "units"]
