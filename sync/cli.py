@@ -174,7 +174,7 @@ def bootstrap(
 ) -> None:
     """Copy aurora into the service databases (resumes a killed run), then record where the
     stream starts and until where it replays in safe mode."""
-    names = [n.strip() for item in tables or [] for n in item.split(",") if n.strip()]
+    names = _table_names(tables)
 
     def action(settings: Settings) -> BootstrapResult:
         refuse_after_cutover(settings, force=force)
@@ -211,7 +211,7 @@ def validate_command(
 ) -> None:
     """Compare every target table with the mapping of aurora (counts and checksums per key
     chunk, as of one binlog position); exit 1 on any difference."""
-    names = tuple(n.strip() for item in tables or [] for n in item.split(",") if n.strip())
+    names = _table_names(tables)
     options = validation.ValidateOptions(tables=names, chunk_size=chunk_size,
                                          settle_timeout=settle_timeout, threads=threads)
     report = run(ctx, lambda s: validation.validate(s, options))
@@ -248,6 +248,11 @@ def cutover_command(
     report = run(ctx, lambda s: run_cutover(s, options,
                                             lambda step: typer.echo(f"… {step}", err=True)))
     typer.echo(render_cutover(report, dry_run=dry_run))
+
+
+def _table_names(tables: list[str] | None) -> tuple[str, ...]:
+    """``--tables`` values, repeated or comma-separated."""
+    return tuple(n.strip() for item in tables or [] for n in item.split(",") if n.strip())
 
 
 def _position(text: str | None, option: str) -> Position | None:

@@ -182,20 +182,21 @@ class StateStore:
             with contextlib.suppress(pymysql.MySQLError, OSError):
                 conn.close()
 
-    def _run(self, sql: str) -> tuple[list[tuple[Any, ...]], int]:
+    def _execute(self, sql: str) -> tuple[list[tuple[Any, ...]], int, int]:
+        """(rows, last insert id, affected rows) of ``sql``, connecting on first use."""
         if self._conn is None:
             self._conn = self._connect()
             self._conn.autocommit(True)
         with self._conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall()), int(cur.lastrowid or 0)
+            affected = cur.execute(sql)
+            return list(cur.fetchall()), int(cur.lastrowid or 0), int(affected)
+
+    def _run(self, sql: str) -> tuple[list[tuple[Any, ...]], int]:
+        rows, last_id, _ = self._execute(sql)
+        return rows, last_id
 
     def _affected(self, sql: str) -> int:
-        if self._conn is None:
-            self._conn = self._connect()
-            self._conn.autocommit(True)
-        with self._conn.cursor() as cur:
-            return int(cur.execute(sql))
+        return self._execute(sql)[2]
 
     def _t(self, table: str) -> str:
         return f"{quote(self.state_db)}.{quote(table)}"

@@ -88,7 +88,7 @@ class ValidationReport:
 
 @dataclass
 class _Plan:
-    """Per aurora table, the target ranges compared (empty: read only for the lookups)."""
+    """Per aurora table, the target ranges compared."""
 
     source: SourceTable
     targets: list[TargetRange] = field(default_factory=list)
@@ -136,7 +136,7 @@ def plan(conn: pymysql.Connection[Any], settings: Settings, spec: MappingSpec,
         refs = [source.target] + ([source.split.target] if source.split else [])
         item = _Plan(source, [_range(conn, settings, source, spec.target_tables[r])
                               for r in refs if str(r) in chosen])
-        if item.targets or source.name in spec.stored:
+        if item.targets:
             plans.append(item)
     return plans
 
@@ -192,11 +192,10 @@ class Validator:
         schema = self.spec.source_schema
         scans = {}
         for item in plans:
-            if item.targets:
-                chunks = chunk_bounds(source, schema, item.source, self.options.chunk_size)
-                grouped = {t.label for t in item.targets if t.fixed}
-                scans[item.source.name] = (item, TableScan(
-                    PushdownQuery(self.spec, item.source, item.targets), chunks, grouped))
+            chunks = chunk_bounds(source, schema, item.source, self.options.chunk_size)
+            grouped = {t.label for t in item.targets if t.fixed}
+            scans[item.source.name] = (item, TableScan(
+                PushdownQuery(self.spec, item.source, item.targets), chunks, grouped))
         result = run_scan([scan for _, scan in scans.values()],
                           connect_source=lambda: connect(self.settings.source),
                           connect_target=lambda: connect(self.settings.target),

@@ -6,6 +6,7 @@ No test touches the machine's own MariaDB on port 3306.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -41,3 +42,13 @@ def _fresh_logging() -> Iterator[None]:
     for handler in list(root.handlers):
         if getattr(handler, "_aurora_sync", False):
             root.removeHandler(handler)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No aurora-sync setting from the calling shell reaches the test."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.startswith(("SOURCE_DB_", "TIDB_", "AURORA_SYNC_")) or \
+                upper.endswith("_DB_NAME"):
+            monkeypatch.delenv(name)

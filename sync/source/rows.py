@@ -181,20 +181,13 @@ def _encoding(column: Any) -> str | None:
     return encoding
 
 
-def _text(column: Any) -> Callable[[bytes], str] | None:
-    special = decode.server_text(column.character_set_name)
-    if special is not None:
-        return special
-    encoding = _encoding(column)
-    if encoding is None:
-        return None
-    return lambda raw: raw.decode(encoding)
-
-
 def _string(length_bytes: int, column: Any, *, pad_to: int = 0) -> Reader | None:
     binary = column.character_set_name == "binary"
-    text = None if binary else _text(column)
-    if text is None and not binary:
+    # A character set the server converts unlike Python's codec gets its own decoder; the
+    # common ones decode inline (this runs for every string value of the stream).
+    special = None if binary else decode.server_text(column.character_set_name)
+    encoding = None if binary or special is not None else _encoding(column)
+    if encoding is None and special is None and not binary:
         return None  # the library keeps bytes but turns b'' into '': not worth copying
     little = length_bytes == 1
 
@@ -209,8 +202,10 @@ def _string(length_bytes: int, column: Any, *, pad_to: int = 0) -> Reader | None
         if end > len(data):
             raise IndexError("string past the event's end")
         raw = data[pos:end]
-        if text is not None:
-            return text(raw), end
+        if encoding is not None:
+            return raw.decode(encoding), end
+        if special is not None:
+            return special(raw), end
         # BINARY(n) is binlogged without its trailing zero bytes; SELECT returns all n.
         return (raw.ljust(pad_to, b"\0") if pad_to else raw), end
 

@@ -38,7 +38,7 @@ from sync.mapping import files
 from sync.mapping.spec import MappingSpec, SourceTable
 from sync.validation.compare import Digest
 from sync.validation.normal import SEPARATOR, UUID5, ColumnKind, render, sql_hash, sql_text
-from sync.validation.reading import Chunk, TargetRange
+from sync.validation.reading import Chunk, TargetRange, key_range
 from sync.validation.urlsql import present, uuid5, uuid5_text
 
 
@@ -200,15 +200,8 @@ class PushdownQuery:
                 f"WHERE {present(self._url)} AND ").replace("%", "%%")
 
     def _where(self, chunk: Chunk) -> tuple[str, list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        key = [f"t0.{quote(k)}" for k in self.table.key]
-        names = key[0] if len(key) == 1 else f"({', '.join(key)})"
-        for op, bound in ((">", chunk.lo), ("<=", chunk.hi)):
-            if bound is not None:
-                marks = "%s" if len(bound) == 1 else f"({', '.join(['%s'] * len(bound))})"
-                where.append(f"{names} {op} {marks}")
-                params.extend(bound)
+        where, params = key_range([f"t0.{quote(k)}" for k in self.table.key], chunk.lo,
+                                  chunk.hi)
         return " AND ".join(where) or "1", params
 
     def read(self, conn: pymysql.Connection[Any], chunk: Chunk) -> SourceDigest:
@@ -342,16 +335,14 @@ def chunk_bounds(conn: pymysql.Connection[Any], schema: str, table: SourceTable,
                  size: int) -> list[Chunk]:
     """Primary-key ranges of about ``size`` rows covering every key (the last open above)."""
     key = [quote(k) for k in table.key]
-    names = key[0] if len(key) == 1 else f"({', '.join(key)})"
-    marks = "%s" if len(key) == 1 else f"({', '.join(['%s'] * len(key))})"
-    select = (f"SELECT {', '.join(key)} FROM {quote(schema)}.{quote(table.name)} {{where}} "
+    select = (f"SELECT {', '.join(key)} FROM {quote(schema)}.{quote(table.name)} WHERE {{}} "
               f"ORDER BY {', '.join(key)} LIMIT 1 OFFSET {int(size) - 1}")
     chunks: list[Chunk] = []
     lo: tuple[Any, ...] | None = None
     with conn.cursor() as cur:
         while True:
-            where = "" if lo is None else f"WHERE {names} > {marks}"
-            cur.execute(select.format(where=where), list(lo or ()))
+            where, params = key_range(key, lo, None)
+            cur.execute(select.format(" AND ".join(where) or "1"), params)
             row = cur.fetchone()
             if row is None:
                 chunks.append(Chunk(table.name, lo, None))

@@ -68,23 +68,30 @@ class TargetRange:
         return " ^ ".join(f"({sql_row_hash([by_name[n] for n in group])})"
                           for group in self.hash_groups)
 
-    def where(self, chunk: Chunk) -> tuple[str, list[Any]]:
+    def where(self, chunk: Chunk | None = None) -> tuple[str, list[Any]]:
+        """The conditions selecting the range's rows in ``chunk`` (None: in every chunk)."""
         parts = [f"{quote(c)} = %s" for c, _ in self.fixed]
         params: list[Any] = [v for _, v in self.fixed]
-        for op, bound in ((">", chunk.lo), ("<=", chunk.hi)):
-            if bound is not None:
-                parts.append(f"{_tuple(self.range_columns)} {op} {_tuple_params(len(bound))}")
-                params.extend(bound)
+        if chunk is not None:
+            more, bounds = key_range([quote(c) for c in self.range_columns], chunk.lo, chunk.hi)
+            parts += more
+            params += bounds
         return " AND ".join(parts) or "1", params
 
 
-def _tuple(columns: Sequence[str]) -> str:
-    names = ", ".join(quote(c) for c in columns)
-    return f"({names})" if len(columns) > 1 else names
-
-
-def _tuple_params(n: int) -> str:
-    return "(" + ", ".join(["%s"] * n) + ")" if n > 1 else "%s"
+def key_range(columns: Sequence[str], lo: Key | None,
+              hi: Key | None) -> tuple[list[str], list[Any]]:
+    """Conditions on the key expressions ``columns``: above ``lo``, up to ``hi`` (None: open),
+    with their parameters."""
+    names = columns[0] if len(columns) == 1 else f"({', '.join(columns)})"
+    marks = "%s" if len(columns) == 1 else f"({', '.join(['%s'] * len(columns))})"
+    parts: list[str] = []
+    params: list[Any] = []
+    for op, bound in ((">", lo), ("<=", hi)):
+        if bound is not None:
+            parts.append(f"{names} {op} {marks}")
+            params.extend(bound)
+    return parts, params
 
 
 def open_snapshot(conn: Conn) -> Position:
@@ -109,12 +116,7 @@ def open_snapshot(conn: Conn) -> Position:
 def read_chunk(conn: Conn, chunk: Chunk, *, schema: str, columns: Sequence[str],
                key: Sequence[str], limit: int | None) -> list[dict[str, Any]]:
     """Rows of ``chunk.table`` in ``chunk`` in key order (at most ``limit``)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for op, bound in ((">", chunk.lo), ("<=", chunk.hi)):
-        if bound is not None:
-            where.append(f"{_tuple(key)} {op} {_tuple_params(len(bound))}")
-            params.extend(bound)
+    where, params = key_range([quote(k) for k in key], chunk.lo, chunk.hi)
     names = ", ".join(quote(c) for c in columns)
     sql = (f"SELECT {names} FROM {quote(schema)}.{quote(chunk.table)}"
            f" WHERE {' AND '.join(where) or '1'} ORDER BY {', '.join(quote(k) for k in key)}")
@@ -146,13 +148,11 @@ def interval(key_sql: str, bounds: Sequence[int]) -> str:
 
 def target_digests(conn: Conn, target: TargetRange, bounds: Sequence[int]) -> dict[int, Digest]:
     """Every chunk's digest of an integer-keyed range in one scan, by chunk number
-    (:func:`sync.validation.pushdown.interval`)."""
-    parts = [f"{quote(c)} = %s" for c, _ in target.fixed]
-    params = [v for _, v in target.fixed]
+    (:func:`interval`)."""
+    where, params = target.where()
     group = interval(quote(target.range_columns[0]), bounds)
     sql = (f"SELECT {group}, COUNT(*), BIT_XOR({target.row_hash_sql()}) "
-           f"FROM {quote(target.physical)}.{quote(target.table)} "
-           f"WHERE {' AND '.join(parts) or '1'} GROUP BY 1")
+           f"FROM {quote(target.physical)}.{quote(target.table)} WHERE {where} GROUP BY 1")
     with conn.cursor() as cur:
         cur.execute(sql, params)
         return {int(r[0]): Digest(int(r[1]), int(r[2] or 0)) for r in cur.fetchall()}
@@ -201,6 +201,7 @@ __all__ = [
     "TargetRange",
     "column_kinds",
     "interval",
+    "key_range",
     "open_snapshot",
     "read_chunk",
     "target_digest",

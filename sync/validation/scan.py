@@ -163,7 +163,7 @@ def run_scan(scans: Sequence[TableScan], *, connect_source: Connect, connect_tar
     # milliseconds); the last to arrive waits for the stream to reach their positions.
     ready = threading.Barrier(count, action=lambda: before_target(list(result.positions)))
 
-    def work_on(index: int) -> None:
+    def work_on() -> None:
         conns: list[pymysql.Connection[Any]] = []
         try:
             source = connect_source()
@@ -191,7 +191,7 @@ def run_scan(scans: Sequence[TableScan], *, connect_source: Connect, connect_tar
                 with contextlib.suppress(Exception):
                     conn.close()
 
-    pool = [threading.Thread(target=work_on, args=(i,), name=f"validate-{i}", daemon=True)
+    pool = [threading.Thread(target=work_on, name=f"validate-{i}", daemon=True)
             for i in range(count)]
     with short_switch_interval():
         for thread in pool:

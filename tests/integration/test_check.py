@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -32,17 +31,9 @@ TARGET_NAMES = {
 }
 
 
-def clean_environ() -> dict[str, str]:
-    """The environment minus every setting, so only the env file under test counts."""
-    prefixes = ("SOURCE_DB_", "TIDB_", "AURORA_SYNC_")
-    return {k: v for k, v in os.environ.items()
-            if not k.upper().startswith(prefixes) and not k.upper().endswith("_DB_NAME")}
-
-
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in set(os.environ) - set(clean_environ()):
-        monkeypatch.delenv(name)
+def _isolated_env(clean_env: None) -> None:
+    """No aurora-sync setting of the calling shell reaches the tests or their subprocesses."""
 
 
 def env_for(source: LocalServer, target: LocalServer, *, user: str = REP_USER,
@@ -96,7 +87,7 @@ def test_console_script_check_exits_zero(prepared: tuple[LocalServer, LocalServe
     env_file = write_env_file(tmp_path / "check.env", env_for(*prepared))
     script = Path(sys.executable).with_name("aurora-sync")
     proc = subprocess.run([str(script), "--env-file", str(env_file), "check"],
-                          capture_output=True, text=True, env=clean_environ(), timeout=120,
+                          capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "✓ log_bin: ON" in proc.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -228,24 +227,15 @@ def test_rate_limit_and_limit(files_db: LocalServer, http: FileServer) -> None:
     assert elapsed >= 3 / 20 * 0.95  # four starts: three gaps of 1/20 s
 
 
-def test_the_cli_runs_one_pass(files_db: LocalServer, root: Path, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith(("TIDB_", "AURORA_SYNC_")) or name.upper().endswith("_DB_NAME"):
-            monkeypatch.delenv(name)
+@pytest.mark.usefixtures("clean_env")
+def test_the_cli_runs_one_pass(files_db: LocalServer, root: Path, tmp_path: Path) -> None:
     add_files(files_db, ["/docs/a.txt", "/docs/nope.txt", "docs/a.txt"])
     env = write_env_file(tmp_path / "ck.env", {
         "TIDB_HOST": "127.0.0.1", "TIDB_PORT": str(files_db.port), "TIDB_USER": files_db.user,
         "TIDB_PASSWORD": files_db.password, "FILE_DB_NAME": DB,
         "AURORA_SYNC_STORAGE_ROOT": str(root), "AURORA_SYNC_LOG_FORMAT": "json"})
-    try:
-        result = CliRunner().invoke(app, ["--env-file", str(env), "checksums", "--limit", "2",
-                                          "--rate", "0"])
-    finally:
-        structlog.reset_defaults()
-        for handler in list(logging.getLogger().handlers):
-            if getattr(handler, "_aurora_sync", False):
-                logging.getLogger().removeHandler(handler)
+    result = CliRunner().invoke(app, ["--env-file", str(env), "checksums", "--limit", "2",
+                                      "--rate", "0"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == ("verified 1, missing 1, failed 0, skipped 0 "
                                      "(URL changed meanwhile), pending 1")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,16 +28,9 @@ LOGICAL = {"ini_gateway": "gateway_db", "ini_syllabus": "syllabus_db",
            "ini_state": "state"}
 
 
-def clean_environ() -> dict[str, str]:
-    prefixes = ("SOURCE_DB_", "TIDB_", "AURORA_SYNC_")
-    return {k: v for k, v in os.environ.items()
-            if not k.upper().startswith(prefixes) and not k.upper().endswith("_DB_NAME")}
-
-
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in set(os.environ) - set(clean_environ()):
-        monkeypatch.delenv(name)
+def _isolated_env(clean_env: None) -> None:
+    """No aurora-sync setting of the calling shell reaches the tests or their subprocesses."""
 
 
 @pytest.fixture
@@ -108,13 +100,13 @@ def test_console_script_init_and_unreachable_target(env_file: Path, tmp_path: Pa
                                                     bad_input: BadInputRecorder) -> None:
     script = str(Path(sys.executable).with_name("aurora-sync"))
     proc = subprocess.run([script, "--env-file", str(env_file), "init"], capture_output=True,
-                          text=True, env=clean_environ(), timeout=120, check=False)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert target_server.execute("SHOW TABLES FROM ini_state LIKE 'checkpoint'")
 
     down = write_env_file(tmp_path / "down.env", {"TIDB_HOST": "127.0.0.1", "TIDB_PORT": "1"})
     proc = subprocess.run([script, "--env-file", str(down), "init"], capture_output=True,
-                          text=True, env=clean_environ(), timeout=120, check=False)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 1
     assert "cannot connect to the target at 127.0.0.1:1" in proc.stderr
     assert "fix:" in proc.stderr

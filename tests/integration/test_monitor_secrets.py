@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from sync.checksums import ChecksumJob, ChecksumOptions
@@ -33,16 +29,8 @@ TARGET_PW = f"tgt-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith(("SOURCE_DB_", "TIDB_", "AURORA_SYNC_")):
-            monkeypatch.delenv(name)
-    yield
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_aurora_sync", False):
-            root.removeHandler(handler)
+def _isolated(clean_env: None) -> None:
+    """Settings come from the test only (tests/conftest.py resets logging after each)."""
 
 
 def env(source: LocalServer, target: LocalServer) -> dict[str, str]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from sync import schema
@@ -39,19 +36,8 @@ FIX = "widen gateway_db.users.email, then restart the daemon"
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        upper = name.upper()
-        if upper.startswith(("SOURCE_DB_", "TIDB_", "AURORA_SYNC_")) or \
-                upper.endswith("_DB_NAME"):
-            monkeypatch.delenv(name)
-    yield
-    # The CLI configured logging onto CliRunner's stream, closed now.
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_aurora_sync", False):
-            root.removeHandler(handler)
+def _isolated(clean_env: None) -> None:
+    """Settings come from the test only (tests/conftest.py resets logging after each)."""
 
 
 def env_values(source: LocalServer, target: LocalServer, http_port: int) -> dict[str, str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
-import pytest
 import structlog
 
 from sync.logging import MASK, RedactSecrets, configure_logging
@@ -18,16 +16,6 @@ SECRET = "hunter2-very-secret"
 
 def settings(**values: str) -> Settings:
     return load_settings(None, SOURCE_DB_PASSWORD=SECRET, TIDB_PASSWORD="tidb-pw-42", **values)
-
-
-@pytest.fixture(autouse=True)
-def reset_logging() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_aurora_sync", False):
-            root.removeHandler(handler)
 
 
 def test_json_lines_when_not_a_terminal_and_secret_values_masked() -> None:

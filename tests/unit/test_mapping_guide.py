@@ -17,6 +17,16 @@ MAPPING = Path(__file__).resolve().parents[2] / "config" / "mapping.yaml"
 TS = datetime(2024, 5, 1, 8, 30)
 AT = datetime(2023, 9, 1, 10, 0)
 FILE_ID = "605c95b7-f047-5a18-9495-2282de9fa47e"
+# One aurora syllabus row: the guide maps it to a syllabus row and to a files row.
+SYLLABUS_ROW: dict[str, Any] = {
+    "id": 21,
+    "subject_id": 11,
+    "title": "Plan",
+    "content": "x",
+    "file_url": "https://cdn.example.com/a/Week%201.pdf?x=1",
+    "created_at": AT,
+    "updated_at": AT,
+}
 
 PARENTS: list[tuple[str, dict[str, Any]]] = [
     (
@@ -122,15 +132,7 @@ CASES: list[tuple[str, str, dict[str, Any], TableRef, dict[str, Any]]] = [
     (
         "Syllabus: semester_id, user_id denormalised; file_id, status, version added",
         "syllabus",
-        {
-            "id": 21,
-            "subject_id": 11,
-            "title": "Plan",
-            "content": "x",
-            "file_url": "https://cdn.example.com/a/Week%201.pdf?x=1",
-            "created_at": AT,
-            "updated_at": AT,
-        },
+        SYLLABUS_ROW,
         TableRef("syllabus_db", "syllabus"),
         {
             "id": 21,
@@ -149,15 +151,7 @@ CASES: list[tuple[str, str, dict[str, Any], TableRef, dict[str, Any]]] = [
     (
         "Files (new): syllabus.file_url becomes a files row",
         "syllabus",
-        {
-            "id": 21,
-            "subject_id": 11,
-            "title": "Plan",
-            "content": "x",
-            "file_url": "https://cdn.example.com/a/Week%201.pdf?x=1",
-            "created_at": AT,
-            "updated_at": AT,
-        },
+        SYLLABUS_ROW,
         TableRef("file_db", "files"),
         {
             "id": FILE_ID,
