@@ -8,7 +8,11 @@ resident memory of that process and its copy worker processes, sampled every 50 
 baseline dumps aurora and loads it unchanged into an empty database on the target server.
 Ratio = bootstrap rows/s over dump|load rows/s (goal >= 1.0 while transforming)::
 
-    python bench/bench_bootstrap.py --rows 1000000 --workers 1,2,4
+    python bench/bench_bootstrap.py --rows 1000000 --workers 1,2,4 [--render aurora,python]
+
+Last, what the last bootstrap wrote is itself dumped and loaded into empty databases on the
+target server: the target's own cost of storing the mapped rows (more rows, more indexes than
+aurora's), against which the copy's remaining overhead shows.
 """
 
 from __future__ import annotations
@@ -104,14 +108,45 @@ def dump_and_load(source: LocalServer, target: LocalServer) -> float:
     return time.perf_counter() - started
 
 
+SERVICE_DATABASES = ("gateway_db", "syllabus_db", "subject_db", "file_db")
+
+
+def dump_and_load_targets(target: LocalServer) -> tuple[float, int]:
+    """Seconds for mysqldump | mysql of what the bootstrap wrote (the service databases) into
+    empty databases on the same server, and the rows: what storing the mapped rows costs the
+    target by itself, the floor of any copy that writes them."""
+    env = {**os.environ, "MYSQL_PWD": target.password}
+    common = ["--no-defaults", "-h", "127.0.0.1", "-u", target.user, "-P", str(target.port)]
+    rows = 0
+    started = time.perf_counter()
+    for name in SERVICE_DATABASES:
+        target.execute(f"DROP DATABASE IF EXISTS `floor_{name}`")
+        target.execute(f"CREATE DATABASE `floor_{name}`")
+        dump = subprocess.Popen([_tool("mariadb-dump", "mysqldump"), *common,
+                                 "--single-transaction", name], stdout=subprocess.PIPE, env=env)
+        subprocess.run([_tool("mariadb", "mysql"), *common, f"floor_{name}"], stdin=dump.stdout,
+                       env=env, check=True)
+        if dump.wait() != 0:
+            raise SystemExit("mysqldump | mysql of the targets failed")
+    seconds = time.perf_counter() - started
+    for name in SERVICE_DATABASES:
+        tables = target.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
+                                f"WHERE TABLE_SCHEMA = 'floor_{name}'")
+        for (table,) in tables:
+            counted = target.execute(f"SELECT COUNT(*) FROM `floor_{name}`.`{table}`")
+            rows += int(str(counted[0][0]))
+        target.execute(f"DROP DATABASE `floor_{name}`")
+    return seconds, rows
+
+
 def bootstrap_once(source: LocalServer, target: LocalServer, workers: int,
-                   chunk_size: int) -> dict[str, float]:
+                   chunk_size: int, render: str = "aurora") -> dict[str, float]:
     values = {
         "source_host": "127.0.0.1", "source_port": source.port, "source_user": source.user,
         "source_password": source.password, "target_host": "127.0.0.1",
         "target_port": target.port, "target_user": target.user,
         "target_password": target.password, "mapping_file": str(ROOT / "config/mapping.yaml"),
-        "chunk_size": chunk_size, "log_level": "warning",
+        "chunk_size": chunk_size, "log_level": "warning", "bootstrap_render": render,
     }
     for name in DATABASES:
         target.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -125,6 +160,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--chunk-size", type=int, default=2000)
+    parser.add_argument("--render", default="aurora",
+                        help="comma-separated AURORA_SYNC_BOOTSTRAP_RENDER values to run")
     args = parser.parse_args()
     source = start_server("bench-src", server_id=901)
     target = start_server("bench-tgt", server_id=902)
@@ -137,14 +174,21 @@ def main() -> int:
         dump_rate = rows / dump_seconds
         print(f"mysqldump --single-transaction | mysql: {dump_seconds:.1f}s, "
               f"{dump_rate:,.0f} rows/s")
-        for workers in (int(w) for w in args.workers.split(",")):
-            run = bootstrap_once(source, target, workers, args.chunk_size)
-            rate = run["rows"] / run["seconds"]
-            print(f"bootstrap workers={workers} chunk={args.chunk_size}: {run['rows']:,.0f} "
-                  f"rows in {run['seconds']:.1f}s, {rate:,.0f} rows/s, ratio "
-                  f"{rate / dump_rate:.2f}x, peak RSS {run['rss_mb']:.0f} MB (all processes; "
-                  f"coordinator {run['own_rss_mb']:.0f} MB, largest worker "
-                  f"{run['worker_rss_mb']:.0f} MB)")
+        seconds = 0.0
+        for render in args.render.split(","):
+            for workers in (int(w) for w in args.workers.split(",")):
+                run = bootstrap_once(source, target, workers, args.chunk_size, render)
+                rate = run["rows"] / run["seconds"]
+                seconds = run["seconds"]
+                print(f"bootstrap render={render} workers={workers} chunk={args.chunk_size}: "
+                      f"{run['rows']:,.0f} rows in {run['seconds']:.1f}s, {rate:,.0f} rows/s, "
+                      f"ratio {rate / dump_rate:.2f}x, peak RSS {run['rss_mb']:.0f} MB (all "
+                      f"processes; coordinator {run['own_rss_mb']:.0f} MB, largest worker "
+                      f"{run['worker_rss_mb']:.0f} MB)")
+        floor, stored = dump_and_load_targets(target)
+        print(f"mysqldump | mysql of what the last bootstrap wrote ({stored:,} rows; "
+              f"the target's cost of storing them): {floor:.1f}s; the last bootstrap took "
+              f"{seconds / floor:.2f}x that")
     finally:
         source.stop()
         target.stop()

@@ -106,36 +106,42 @@ def table_of(name: str) -> str:
     return match["table"] if match else name
 
 
-def _after(key: Sequence[str], last: Sequence[Any]) -> tuple[str, list[Any]]:
+def _column(name: str, alias: str) -> str:
+    return f"{alias}.{quote(name)}" if alias else quote(name)
+
+
+def _after(key: Sequence[str], last: Sequence[Any], alias: str = "") -> tuple[str, list[Any]]:
     """``key > last`` in lexicographic order, spelled out so every server uses the index."""
     ors: list[str] = []
     args: list[Any] = []
     for i, column in enumerate(key):
-        terms = [f"{quote(c)} = %s" for c in key[:i]] + [f"{quote(column)} > %s"]
+        terms = [f"{_column(c, alias)} = %s" for c in key[:i]]
+        terms.append(f"{_column(column, alias)} > %s")
         ors.append("(" + " AND ".join(terms) + ")")
         args.extend([*last[:i], last[i]])
     return "(" + " OR ".join(ors) + ")", args
 
 
 def range_where(task: CopyTask, key: Sequence[str], after: Sequence[Any] | None,
-                upto: Sequence[Any] | None) -> tuple[str, list[Any]]:
+                upto: Sequence[Any] | None, alias: str = "") -> tuple[str, list[Any]]:
     """Keys of ``task`` after ``after`` (exclusive) up to ``upto`` (inclusive; None: to the
-    slice's end), on columns ``key`` (the source's or the target's names of the key)."""
+    slice's end), on columns ``key`` (the source's or the target's names of the key) of the
+    table named ``alias`` in the query (none: the only one)."""
     terms: list[str] = []
     args: list[Any] = []
     if after is not None:
-        sql, values = _after(key, after)
+        sql, values = _after(key, after, alias)
         terms.append(sql)
         args.extend(values)
     elif task.lo is not None:
-        terms.append(f"{quote(key[0])} >= %s")
+        terms.append(f"{_column(key[0], alias)} >= %s")
         args.append(task.lo)
     if upto is not None:
-        sql, values = _after(key, upto)
+        sql, values = _after(key, upto, alias)
         terms.append(f"NOT {sql}")
         args.extend(values)
     if task.hi is not None:
-        terms.append(f"{quote(key[0])} < %s")
+        terms.append(f"{_column(key[0], alias)} < %s")
         args.append(task.hi)
     return (" AND ".join(terms) or "TRUE"), args
 

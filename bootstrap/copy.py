@@ -35,11 +35,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pymysql
+import structlog
 
 from bootstrap.chunks import CopyTask, chunk_sql, range_where
+from bootstrap.literals import LiteralQuery, SourceTypes, source_types
 from bootstrap.position import Method, Snapshot, close_snapshot, open_snapshot
 from sync.apply.sql import quote
-from sync.apply.writer import TargetWriter
+from sync.apply.writer import SqlTargetWriter
+from sync.errors import ApplyError, RetryableApplyError
 from sync.mapping.engine import Mapper, PrimaryKeys
 from sync.mapping.lookups import LookupState
 from sync.mapping.plans import MissingParentError
@@ -49,6 +52,8 @@ from sync.state import TableProgress
 
 if TYPE_CHECKING:  # the workers need not import the display (rich)
     from bootstrap.progress import Reporter
+
+log = structlog.get_logger("aurora_sync.bootstrap.copy")
 
 ParentRows = dict[str, dict[Any, tuple[Any, ...]]]
 # A read view older than this is let go and a new one opened: a long-lived snapshot holds
@@ -82,6 +87,8 @@ class CopyContext:
     reporter: Reporter
     ends: Positions
     stop: threading.Event
+    # Chunks of mapped tables rendered as literals by aurora's server (bootstrap.literals).
+    render_on_source: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +143,15 @@ class TaskCopier:
     """Copies tasks on one source connection and one target writer (one worker)."""
 
     def __init__(self, ctx: CopyContext, source: pymysql.Connection[Any],
-                 target: pymysql.Connection[Any], writer: TargetWriter) -> None:
+                 target: pymysql.Connection[Any], writer: SqlTargetWriter) -> None:
         self.ctx = ctx
         self.source = source
         self.target = target
         self.writer = writer
         self._snapshot: Snapshot | None = None
         self._opened = 0.0
+        self._types: SourceTypes | None = None
+        self._queries: dict[str, LiteralQuery | None] = {}
 
     def close(self) -> None:
         if self._snapshot is not None:
@@ -164,6 +173,8 @@ class TaskCopier:
         ctx, info = self.ctx, task.info
         began = time.monotonic()
         prune = self._has_target_rows(task, progress.last_key)
+        # Over target rows the copy prunes and updates: only the Python mapping does that.
+        rendering = None if prune else self._rendering(task)
         state = progress
         try:
             while not state.done and not ctx.stop.is_set():
@@ -172,26 +183,81 @@ class TaskCopier:
                     break
                 started = time.monotonic()
                 view = self._view()
-                rows = self._read(task, state.last_key)
-                last = tuple(rows[-1][i] for i in self._key_index(info.columns, info.key)) \
-                    if rows else state.last_key
-                final = len(rows) < ctx.chunk_size
-                ops = self._map(task, rows, view.taken_at, parents, prune)
-                if prune:
-                    ops = self._prune(task, rows, after=state.last_key,
-                                      upto=None if final else last, ts=view.taken_at,
-                                      parents=parents) + ops
-                state = TableProgress(ctx.run_id, task.name, last, state.rows_copied + len(rows),
-                                      state.chunks + 1, final, progress.rows_estimated)
-                # Safe mode: rows copied at different moments of a live source may briefly
-                # hold each other's unique values; the stream's replay settles them.
-                self.writer.apply(ops, None, state=[state], safe_mode=True)
-                ctx.reporter.chunk(task.name, info.label, len(rows), last,
+                done = None
+                if rendering is not None:
+                    done = self._rendered_chunk(rendering, task, state, view.taken_at, parents)
+                if done is None:
+                    done = self._mapped_chunk(task, state, view.taken_at, parents, prune)
+                state, rows = done
+                ctx.reporter.chunk(task.name, info.label, rows, state.last_key,
                                    time.monotonic() - started)
         finally:
             self.close()
         return TaskOutcome(task.name, state.rows_copied - progress.rows_copied,
                            state.chunks - progress.chunks, state.done, began, time.monotonic())
+
+    def _next(self, state: TableProgress, rows: int, last: tuple[Any, ...] | None
+              ) -> TableProgress:
+        return TableProgress(self.ctx.run_id, state.source_table, last, state.rows_copied + rows,
+                             state.chunks + 1, rows < self.ctx.chunk_size, state.rows_estimated)
+
+    def _mapped_chunk(self, task: CopyTask, state: TableProgress, ts: datetime,
+                      parents: ParentRows, prune: bool) -> tuple[TableProgress, int]:
+        """The next chunk read, mapped in Python and written with its progress row."""
+        info = task.info
+        rows = self._read(task, state.last_key)
+        last = tuple(rows[-1][i] for i in self._key_index(info.columns, info.key)) \
+            if rows else state.last_key
+        after = self._next(state, len(rows), last)
+        ops = self._map(task, rows, ts, parents, prune)
+        if prune:
+            ops = self._prune(task, rows, after=state.last_key,
+                              upto=None if after.done else last, ts=ts, parents=parents) + ops
+        # Safe mode: rows copied at different moments of a live source may briefly hold
+        # each other's unique values; the stream's replay settles them.
+        self.writer.apply(ops, None, state=[after], safe_mode=True)
+        return after, len(rows)
+
+    def _rendered_chunk(self, query: LiteralQuery, task: CopyTask, state: TableProgress,
+                        ts: datetime, parents: ParentRows) -> tuple[TableProgress, int] | None:
+        """The next chunk as aurora's server renders it, written with its progress row; None
+        when it must be mapped in Python (see :mod:`bootstrap.literals`)."""
+        chunk = query.read(self.source, task, state.last_key, limit=self.ctx.chunk_size,
+                           ts=ts, parents=parents, limits=self.writer.limits)
+        if not chunk.clean:
+            log.debug("bootstrap.chunk_mapped_in_python", task=task.name,
+                      reason="a row misses a parent")
+            return None
+        after = self._next(state, chunk.rows, chunk.last_key or state.last_key)
+        try:
+            self.writer.apply_statements(chunk.statements, state=[after])
+        except RetryableApplyError:
+            raise
+        except ApplyError as refused:
+            # Most often a unique value another row still holds (a live source): safe mode
+            # settles it; anything else the Python path names row by row.
+            log.info("bootstrap.chunk_mapped_in_python", task=task.name,
+                     reason=refused.reason)
+            return None
+        log.debug("bootstrap.chunk_rendered", task=task.name, rows=chunk.rows)
+        return after, chunk.rows
+
+    def _rendering(self, task: CopyTask) -> LiteralQuery | None:
+        """How aurora's server renders ``task``'s table, when it can (one per table)."""
+        spec, info = self.ctx.spec, task.info
+        if not self.ctx.render_on_source or info.schema != spec.source_schema \
+                or info.table not in spec.tables:
+            return None  # routes copy their tables as they are, through the Python path
+        if info.table not in self._queries:
+            if self._types is None:
+                self._types = source_types(self.source, spec.source_schema)
+                self.source.commit()
+            self._queries[info.table] = LiteralQuery.build(
+                spec, spec.tables[info.table], self._types, self.ctx.database)
+            if self._queries[info.table] is None:
+                log.info("bootstrap.table_mapped_in_python", table=info.table,
+                         reason="a column type aurora's server does not render")
+        return self._queries[info.table]
 
     @staticmethod
     def _key_index(columns: Sequence[str], key: Sequence[str]) -> tuple[int, ...]:

@@ -172,7 +172,8 @@ def _serve(conn: Connection, job: WorkerJob) -> None:
     ctx = CopyContext(spec=job.spec, run_id=job.run_id, method=job.method,
                       chunk_size=job.chunk_size, primary_keys=job.primary_keys,
                       database=settings.database, throttle=parent, reporter=parent,
-                      ends=parent, stop=stop)
+                      ends=parent, stop=stop,
+                      render_on_source=settings.bootstrap_render == "aurora")
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(contextlib.closing(connect(settings.source)))
         source.decoders = fast_temporal_decoders(source.decoders)

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     bootstrap_workers: int = Field(
         2, ge=1, le=64, validation_alias=_env("AURORA_SYNC_BOOTSTRAP_WORKERS")
     )
+    # "aurora": aurora's server renders mapped rows as SQL literals (bootstrap.literals), 3x
+    # faster; "python": every row goes through the Python mapping (less work for aurora).
+    bootstrap_render: Literal["aurora", "python"] = Field(
+        "aurora", validation_alias=_env("AURORA_SYNC_BOOTSTRAP_RENDER")
+    )
     max_rows_per_second: int = Field(
         0, ge=0, validation_alias=_env("AURORA_SYNC_MAX_ROWS_PER_SECOND")
     )

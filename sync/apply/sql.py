@@ -51,7 +51,7 @@ DELETE_WHERE: Final = "delete_where"
 class Statement:
     """One SQL statement and the operations it carries (to find a refused row again)."""
 
-    sql: str
+    sql: str | bytes  # bytes: rendered elsewhere in the connection's charset (utf8mb4)
     target: TableRef
     kind: str
     ops: tuple[TargetOp, ...]

@@ -166,6 +166,29 @@ class SqlTargetWriter:
         writes = list(state)
         if checkpoint is not None:
             writes.append(CheckpointWrite(self._settings.pipeline, checkpoint))
+        return self._apply(statements, writes, where, safe_mode, started)
+
+    def apply_statements(
+        self, statements: Sequence[Statement], *, state: Sequence[StateWrite] = ()
+    ) -> ApplyResult:
+        """Run ``statements`` as they are, then ``state``, in one transaction, retried as
+        :meth:`apply` retries.
+
+        For statements built elsewhere (the bootstrap's chunks rendered by aurora's server,
+        :mod:`bootstrap.literals`): they carry no operations, so a refusal raises
+        :class:`~sync.errors.ApplyError` naming the table, never a row, and is never
+        dead-lettered; the caller falls back to :meth:`apply` to learn more."""
+        return self._apply(list(statements), list(state), None, False, time.monotonic())
+
+    @property
+    def limits(self) -> StatementLimits:
+        """The bounds of one statement (rows, bytes)."""
+        return self._limits
+
+    def _apply(
+        self, statements: list[Statement], writes: list[StateWrite], where: Position | None,
+        safe_mode: bool, started: float,
+    ) -> ApplyResult:
         tries = 0
 
         def attempt() -> list[DeadLetter]:
@@ -234,6 +257,7 @@ class SqlTargetWriter:
                     raise self._error(failed.error, None, None, where) from None
                 op = self._find_refused(conn, statements, failed.index, safe_mode)
                 skip = self._settings.dead_letter and len(dead) < MAX_DEAD_LETTERS_PER_BATCH
+                # A statement without operations (apply_statements) has no row to skip.
                 if not skip or op is None:
                     raise self._error(failed.error, statements[failed.index], op, where) from None
                 dead.append(

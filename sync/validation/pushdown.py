@@ -35,6 +35,7 @@ import pymysql
 from sync.apply.sql import quote
 from sync.errors import ValidationError
 from sync.mapping import files
+from sync.mapping.joins import SourceJoins
 from sync.mapping.spec import MappingSpec, SourceTable
 from sync.validation.compare import Digest
 from sync.validation.normal import SEPARATOR, UUID5, ColumnKind, render, sql_hash, sql_text
@@ -66,39 +67,6 @@ def _hex_literal(text: str) -> str:
     return f"CONVERT(X'{raw.hex()}' USING utf8mb4)" if raw else "''"
 
 
-class _From:
-    """The FROM clause: the table as ``t0`` and one LEFT JOIN per parent walked."""
-
-    def __init__(self, spec: MappingSpec, table: SourceTable) -> None:
-        self.spec = spec
-        self.schema = quote(spec.source_schema)
-        self.clauses = [f"{self.schema}.{quote(table.name)} AS t0"]
-        self.aliases: dict[tuple[str, ...], str] = {}
-        self.orphans: list[str] = []
-
-    def walk(self, via: str, steps: Sequence[tuple[str, str]]) -> str:
-        """The expression of a lookup: start at ``t0.via``, read ``column`` of each ``table``."""
-        current = f"t0.{quote(via)}"
-        path: tuple[str, ...] = (via,)
-        for table, column in steps:
-            current = f"{self._join(path := (*path, table), table, current)}.{quote(column)}"
-        return current
-
-    def _join(self, path: tuple[str, ...], table: str, value: str) -> str:
-        alias = self.aliases.get(path)
-        if alias is None:
-            alias = self.aliases[path] = f"j{len(self.aliases) + 1}"
-            key = quote(self.spec.tables[table].key[0])
-            self.clauses.append(
-                f"LEFT JOIN {self.schema}.{quote(table)} AS {alias} ON {alias}.{key} = {value}")
-            self.orphans.append(f"({value} IS NOT NULL AND {alias}.{key} IS NULL)")
-        return alias
-
-    def parent(self, column: str, table: str) -> None:
-        """Count rows whose ``column`` names a ``table`` row aurora does not hold."""
-        self._join((column, table), table, f"t0.{quote(column)}")
-
-
 class PushdownQuery:
     """The chunk queries of one aurora table for the target ranges it fills."""
 
@@ -106,7 +74,7 @@ class PushdownQuery:
                  targets: Sequence[TargetRange]) -> None:
         self.table = table
         self.targets = tuple(targets)
-        self._from = _From(spec, table)
+        self._from = SourceJoins(spec, table)
         self.values = self._values(spec, table)
         self._own: TargetRange | None = None
         self._files: TargetRange | None = None
@@ -160,7 +128,7 @@ class PushdownQuery:
         return parts
 
     def _digest_select(self) -> str:
-        orphans = " OR ".join(self._from.orphans) or "FALSE"
+        orphans = self._from.orphan()
         columns = [f"COALESCE(SUM({orphans}), 0)"]
         if self._own is not None:
             columns.append(f"COALESCE(BIT_XOR({sql_hash(self._parts(self._own.kinds))}), 0)")
@@ -174,7 +142,7 @@ class PushdownQuery:
             columns.append(f"COALESCE(SUM({present_url}), 0)")
             columns.append(f"COALESCE(BIT_XOR(IF({present_url}, {copied}, NULL)), 0)")
         # pymysql formats parameters with %: an expression's own % must be doubled.
-        return (f"SELECT COUNT(*), {', '.join(columns)} FROM {' '.join(self._from.clauses)}"
+        return (f"SELECT COUNT(*), {', '.join(columns)} FROM {self._from.sql}"
                 ).replace("%", "%%")
 
     def _file_parts(self, kinds: Sequence[ColumnKind]) -> list[str]:

@@ -206,6 +206,9 @@ def test_a_workers_error_reaches_the_caller_as_itself(settings: Settings,
     with pytest.raises(ApplyError) as caught:
         run_bootstrap(settings, workers=2, reporter=NullReporter())
     assert caught.value.table == "bs_syllabus.syllabus"
+    # The chunk aurora's server rendered is refused as a whole; the Python path that takes
+    # over names the row.
+    assert isinstance(caught.value.key, dict) and set(caught.value.key) == {"id"}
     assert "error 1406" in caught.value.reason
     assert caught.value.fix and "widen the column" in caught.value.fix
 
