@@ -10,9 +10,9 @@ Ratio = bootstrap rows/s over dump|load rows/s (goal >= 1.0 while transforming):
 
     python bench/bench_bootstrap.py --rows 1000000 --workers 1,2,4 [--render aurora,python]
 
-Last, what the last bootstrap wrote is itself dumped and loaded into empty databases on the
-target server: the target's own cost of storing the mapped rows (more rows, more indexes than
-aurora's), against which the copy's remaining overhead shows.
+Last, what the last bootstrap wrote is itself dumped from the target and loaded into empty
+databases on the source server: a server's own cost of storing the mapped rows (more rows,
+more indexes than aurora's), against which the copy's remaining overhead shows.
 """
 
 from __future__ import annotations
@@ -111,31 +111,35 @@ def dump_and_load(source: LocalServer, target: LocalServer) -> float:
 SERVICE_DATABASES = ("gateway_db", "syllabus_db", "subject_db", "file_db")
 
 
-def dump_and_load_targets(target: LocalServer) -> tuple[float, int]:
+def dump_and_load_targets(target: LocalServer, into: LocalServer) -> tuple[float, int]:
     """Seconds for mysqldump | mysql of what the bootstrap wrote (the service databases) into
-    empty databases on the same server, and the rows: what storing the mapped rows costs the
-    target by itself, the floor of any copy that writes them."""
-    env = {**os.environ, "MYSQL_PWD": target.password}
-    common = ["--no-defaults", "-h", "127.0.0.1", "-u", target.user, "-P", str(target.port)]
+    empty databases on the other server, and the rows: what storing the mapped rows costs a
+    server by itself, the floor of any copy that writes them. Read from one server, written
+    into the other, as the baseline is."""
+    dump_env = {**os.environ, "MYSQL_PWD": target.password}
+    load_env = {**os.environ, "MYSQL_PWD": into.password}
     rows = 0
     started = time.perf_counter()
     for name in SERVICE_DATABASES:
-        target.execute(f"DROP DATABASE IF EXISTS `floor_{name}`")
-        target.execute(f"CREATE DATABASE `floor_{name}`")
-        dump = subprocess.Popen([_tool("mariadb-dump", "mysqldump"), *common,
-                                 "--single-transaction", name], stdout=subprocess.PIPE, env=env)
-        subprocess.run([_tool("mariadb", "mysql"), *common, f"floor_{name}"], stdin=dump.stdout,
-                       env=env, check=True)
+        into.execute(f"DROP DATABASE IF EXISTS `floor_{name}`")
+        into.execute(f"CREATE DATABASE `floor_{name}`")
+        dump = subprocess.Popen([_tool("mariadb-dump", "mysqldump"), "--no-defaults", "-h",
+                                 "127.0.0.1", "-u", target.user, "-P", str(target.port),
+                                 "--single-transaction", name], stdout=subprocess.PIPE,
+                                env=dump_env)
+        subprocess.run([_tool("mariadb", "mysql"), "--no-defaults", "-h", "127.0.0.1", "-u",
+                        into.user, "-P", str(into.port), f"floor_{name}"], stdin=dump.stdout,
+                       env=load_env, check=True)
         if dump.wait() != 0:
             raise SystemExit("mysqldump | mysql of the targets failed")
     seconds = time.perf_counter() - started
     for name in SERVICE_DATABASES:
-        tables = target.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
-                                f"WHERE TABLE_SCHEMA = 'floor_{name}'")
+        tables = into.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
+                              f"WHERE TABLE_SCHEMA = 'floor_{name}'")
         for (table,) in tables:
-            counted = target.execute(f"SELECT COUNT(*) FROM `floor_{name}`.`{table}`")
+            counted = into.execute(f"SELECT COUNT(*) FROM `floor_{name}`.`{table}`")
             rows += int(str(counted[0][0]))
-        target.execute(f"DROP DATABASE `floor_{name}`")
+        into.execute(f"DROP DATABASE `floor_{name}`")
     return seconds, rows
 
 
@@ -185,9 +189,9 @@ def main() -> int:
                       f"ratio {rate / dump_rate:.2f}x, peak RSS {run['rss_mb']:.0f} MB (all "
                       f"processes; coordinator {run['own_rss_mb']:.0f} MB, largest worker "
                       f"{run['worker_rss_mb']:.0f} MB)")
-        floor, stored = dump_and_load_targets(target)
+        floor, stored = dump_and_load_targets(target, source)
         print(f"mysqldump | mysql of what the last bootstrap wrote ({stored:,} rows; "
-              f"the target's cost of storing them): {floor:.1f}s; the last bootstrap took "
+              f"what storing them costs a server): {floor:.1f}s; the last bootstrap took "
               f"{seconds / floor:.2f}x that")
     finally:
         source.stop()
