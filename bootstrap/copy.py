@@ -1,13 +1,19 @@
-"""One worker's copy of one task: keyset chunks read, mapped by the stream's engine and
-written by the stream's applier, each chunk with its progress row in one target transaction.
+"""One worker's copy of one task: keyset chunks read, mapped and written by the stream's
+applier, each chunk with its progress row in one target transaction.
 
 A chunk commits its rows and ``bootstrap_progress`` (last key, rows, chunks, done) together,
 so a killed copy resumes at the next chunk: nothing is written twice as a different value,
-nothing is skipped. Rows become INSERT :class:`~sync.model.RowChange`s with ``commit_ts``
-the snapshot's time.
+nothing is skipped.
 
-The lookup state is the copied parents' stored columns, loaded from the target once their
-tables are done (:class:`ParentCache`, one per worker process); each chunk gets a fresh
+A chunk of a mapped table is first read as its target rows, rendered by aurora's server
+(:mod:`bootstrap.literals`). What that cannot do (a row that misses a parent, a chunk the
+target refuses, a table with a type it cannot spell, a routed table, a re-copy over existing
+rows) goes through the stream's mapping engine instead: rows become INSERT
+:class:`~sync.model.RowChange`s with ``commit_ts`` the snapshot's time.
+
+That engine's lookup state is the copied parents' stored columns, loaded from the target the
+first time a task needs them, once the parents' tables are done (:class:`ParentCache`, one
+per worker process); each chunk gets a fresh
 :class:`~sync.mapping.engine.Mapper` over it, so what the mapper stores of the table being
 copied is dropped with the chunk and memory stays flat.
 
@@ -168,8 +174,12 @@ class TaskCopier:
             self.ctx.ends.seen(self._snapshot.position)
         return self._snapshot
 
-    def copy(self, task: CopyTask, progress: TableProgress, parents: ParentRows) -> TaskOutcome:
-        """Copy ``task`` from where ``progress`` says, until done or asked to stop."""
+    def copy(self, task: CopyTask, progress: TableProgress,
+             parents: Callable[[], ParentRows]) -> TaskOutcome:
+        """Copy ``task`` from where ``progress`` says, until done or asked to stop.
+
+        ``parents`` gives the lookup rows of the table's parents, loaded from the target the
+        first time the Python mapping needs them (rendered chunks do not)."""
         ctx, info = self.ctx, task.info
         began = time.monotonic()
         prune = self._has_target_rows(task, progress.last_key)
@@ -185,9 +195,9 @@ class TaskCopier:
                 view = self._view()
                 done = None
                 if rendering is not None:
-                    done = self._rendered_chunk(rendering, task, state, view.taken_at, parents)
+                    done = self._rendered_chunk(rendering, task, state, view.taken_at)
                 if done is None:
-                    done = self._mapped_chunk(task, state, view.taken_at, parents, prune)
+                    done = self._mapped_chunk(task, state, view.taken_at, parents(), prune)
                 state, rows = done
                 ctx.reporter.chunk(task.name, info.label, rows, state.last_key,
                                    time.monotonic() - started)
@@ -219,11 +229,11 @@ class TaskCopier:
         return after, len(rows)
 
     def _rendered_chunk(self, query: LiteralQuery, task: CopyTask, state: TableProgress,
-                        ts: datetime, parents: ParentRows) -> tuple[TableProgress, int] | None:
+                        ts: datetime) -> tuple[TableProgress, int] | None:
         """The next chunk as aurora's server renders it, written with its progress row; None
         when it must be mapped in Python (see :mod:`bootstrap.literals`)."""
         chunk = query.read(self.source, task, state.last_key, limit=self.ctx.chunk_size,
-                           ts=ts, parents=parents, limits=self.writer.limits)
+                           ts=ts, limits=self.writer.limits)
         if not chunk.clean:
             log.debug("bootstrap.chunk_mapped_in_python", task=task.name,
                       reason="a row misses a parent")

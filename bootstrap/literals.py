@@ -19,8 +19,11 @@ Rendering only applies where the Python mapping is a plain function of the row:
 
 - the chunk is read over an empty key range of the target (no pruning, no update onto
   existing rows: :class:`~bootstrap.copy.TaskCopier` decides);
-- no row misses a parent, on aurora (the query flags it) or in the parents the worker holds
-  from the target (checked here): the Python path reads such parents and writes them first;
+- no row misses a parent in the chunk's read view (the query flags it): the Python path
+  decides what such a row becomes. Parents are read from aurora in the same view, so a
+  parent inserted after its table was copied is in the rows' values before it is in the
+  target; the stream's replay of the copy's window writes it, as it writes every change made
+  since the copy began;
 - every column involved has a type whose ``QUOTE`` text the target reads as the value the
   Python literal gives (integers, decimals, text in any charset, enums, sets, dates and
   times; not floats, binary strings, bits or JSON).
@@ -102,12 +105,10 @@ class LiteralQuery:
     """The rendering query of one mapped table, with what Python adds to each row."""
 
     def __init__(self, spec: MappingSpec, table: SourceTable, *, expressions: Sequence[str],
-                 columns: Sequence[str], joins: SourceJoins,
-                 checks: Sequence[tuple[str, str]], owner: str | None,
+                 columns: Sequence[str], joins: SourceJoins, owner: str | None,
                  resolve: Callable[[str], str]) -> None:
         self.table = table
         self.resolve = resolve
-        self.checks = tuple(checks)  # (source column, parent table) the worker's parents hold
         self.split = SplitPlan(table.split) if table.split is not None else None
         constants = [a for a in table.added if a.kind == "constant"]
         times = [a.column for a in table.added if a.kind != "constant"]
@@ -122,7 +123,7 @@ class LiteralQuery:
         head, tail = upsert_head(template, resolve)
         self.head, self.tail = head.encode(), tail.encode()
         keys = [f"t0.{quote(k)}" for k in table.key]
-        select = [*keys, f"({joins.orphan()})", *(f"t0.{quote(c)}" for c, _ in self.checks),
+        select = [*keys, f"({joins.orphan()})",
                   f"CAST(CONCAT('(', CONCAT_WS(',', {', '.join(expressions)})) AS BINARY)"]
         if self.split is not None:
             select += [f"t0.{quote(self.split.split.url_column)}", owner or "NULL"]
@@ -153,29 +154,24 @@ class LiteralQuery:
             if not add(target, f"t0.{quote(source)}", types.get((table.name, source))):
                 return None
         walked = {lookup.via for lookup in table.lookups}
-        checks: list[tuple[str, str]] = []
         for lookup in table.lookups:
             last_table, last_column = lookup.steps[-1]
             if not add(lookup.column, joins.walk(lookup.via, lookup.steps),
                        types.get((last_table, last_column))):
                 return None
-            if (lookup.via, lookup.steps[0][0]) not in checks:
-                checks.append((lookup.via, lookup.steps[0][0]))
         for fk in table.foreign_keys:
             if fk.parent in spec.stored and fk.column not in walked:
                 joins.parent(fk.column, fk.parent)
-                checks.append((fk.column, fk.parent))
         if table.split is not None and types.get((table.name, table.split.url_column)) is None:
             return None
         owner = values.get(table.split.owner_from) if table.split is not None else None
         if table.split is not None and owner is None:
             return None
         return cls(spec, table, expressions=expressions, columns=columns, joins=joins,
-                   checks=checks, owner=owner, resolve=resolve)
+                   owner=owner, resolve=resolve)
 
     def read(self, conn: pymysql.Connection[Any], task: CopyTask, after: Sequence[Any] | None,
-             *, limit: int, ts: datetime, parents: Mapping[str, Mapping[Any, Any]],
-             limits: StatementLimits) -> RenderedChunk:
+             *, limit: int, ts: datetime, limits: StatementLimits) -> RenderedChunk:
         """The next ``limit`` rows of ``task`` after ``after`` as upsert statements whose
         commit-time columns hold ``ts`` (the snapshot's time)."""
         where, args = range_where(task, self.table.key, after, None, alias="t0")
@@ -187,12 +183,12 @@ class LiteralQuery:
             return RenderedChunk(0, None, True, ())
         keys = self.key_count
         last = tuple(rows[-1][:keys])
-        if not self._clean(rows, parents):
+        if any(row[keys] for row in rows):  # a row misses a parent
             return RenderedChunk(len(rows), last, False, ())
         suffix = (self.constants + ("," + literal(ts)) * self.times).encode()
         own: list[bytes] = []
         files: list[TargetOp] = []
-        at = keys + 1 + len(self.checks)
+        at = keys + 1
         if self.split is None:
             close = suffix + b")"
             own = [row[at] + close for row in rows]
@@ -213,19 +209,6 @@ class LiteralQuery:
             statements += statements_of(first.target, head.encode(), tail.encode(), texts,
                                            limits)
         return RenderedChunk(len(rows), last, True, tuple(statements))
-
-    def _clean(self, rows: Sequence[tuple[Any, ...]],
-               parents: Mapping[str, Mapping[Any, Any]]) -> bool:
-        keys = self.key_count
-        if any(row[keys] for row in rows):
-            return False
-        for i, (_, parent) in enumerate(self.checks, start=keys + 1):
-            held = parents.get(parent)
-            if held is None:
-                return False
-            if any(row[i] is not None and row[i] not in held for row in rows):
-                return False
-        return True
 
 
 def statements_of(target: TableRef, head: bytes, tail: bytes, rows: Sequence[bytes],

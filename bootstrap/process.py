@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import threading
@@ -186,7 +187,8 @@ def _serve(conn: Connection, job: WorkerJob) -> None:
         while (work := conn.recv()) is not None:
             task, progress = work
             assert isinstance(task, CopyTask) and isinstance(progress, TableProgress)
-            outcome = copier.copy(task, progress, parents.for_task(task, target, ctx))
+            outcome = copier.copy(task, progress,
+                                  functools.partial(parents.for_task, task, target, ctx))
             conn.send(("done", outcome))
 
 

@@ -57,7 +57,13 @@ def test_killed_three_times_then_finishes_exact(source_server: LocalServer,
     partial = 0
     for _ in range(3):
         proc = cli(["bootstrap"], env, tmp_path)
-        time.sleep(rng.uniform(1.2, 2.5))
+        # Killed at a random moment once this run has committed a chunk (a start takes a
+        # second or more, longer on a loaded machine).
+        deadline = time.monotonic() + 30
+        while sum(copied(target_server).values()) <= sum(before.values()) \
+                and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.0))
         if proc.poll() is not None:
             out = proc.communicate()[0].decode().splitlines()
             pytest.fail("the bootstrap ended before it could be killed: "
