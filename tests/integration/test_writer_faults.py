@@ -21,10 +21,12 @@ from test_writer_support import (
 )
 
 from sync.apply.retry import RETRYABLE_CODES, RetryPolicy
+from sync.apply.sql import UPSERT, Statement, row_values, upsert_head
 from sync.apply.writer import SqlTargetWriter
 from sync.dev.localdb import LocalServer, start_server
 from sync.errors import ApplyError, RetryableApplyError
 from sync.model import Checkpoint, Position, TableRef, Upsert
+from sync.state import TableProgress
 from sync.testing.memtarget import MemoryTarget
 
 pytestmark = pytest.mark.integration
@@ -119,6 +121,52 @@ def test_any_other_error_halts_and_changes_nothing(server: LocalServer, code: in
     assert read_tables(server, DATA) == before
     assert plain.read_checkpoint() == cp(1)
     plain.close()
+
+
+def rendered(ops: list[Upsert]) -> list[Statement]:
+    """``ops`` as statements rendered outside the writer (as bootstrap.literals does)."""
+    out = []
+    for target in (PEOPLE, PAIRS):
+        mine = [op for op in ops if op.target == target]
+        head, tail = upsert_head(mine[0], str)
+        text = head + ",".join(row_values(op) for op in mine) + tail
+        out.append(Statement(text.encode(), target, UPSERT, ()))
+    return out
+
+
+def progress_rows(server: LocalServer) -> list[tuple[object, ...]]:
+    return server.execute(f"SELECT source_table, rows_copied FROM `{STATE}`.bootstrap_progress")
+
+
+def test_rendered_statements_are_retried_and_commit_with_their_state(
+        server: LocalServer) -> None:
+    faults = Faults()
+    faults.raise_on("INSERT INTO `wf_data`.`pairs`", 1, 9007)
+    writer = faulty_writer(server, faults)
+    ops = batch(5)
+    result = writer.apply_statements(rendered(ops),
+                                     state=[TableProgress(1, "people", (4,), 5, 1, True)])
+    writer.close()
+    assert result.retries == 1
+    assert read_tables(server, DATA) == expected(ops)
+    assert progress_rows(server) == [("people", 5)]
+
+
+def test_rendered_statements_refused_change_nothing(server: LocalServer) -> None:
+    faults = Faults()
+    faults.raise_on("INSERT INTO `wf_data`.`pairs`", 1, 1366)
+    writer = faulty_writer(server, faults, dead_letter=True)
+    with pytest.raises(ApplyError) as caught:
+        writer.apply_statements(rendered(batch(5)),
+                                state=[TableProgress(1, "people", (4,), 5, 1, True)])
+    writer.close()
+    # The table is named; no row can be (the caller maps the chunk again to find it), and
+    # nothing is dead-lettered.
+    assert caught.value.table == "wf_data.pairs" and caught.value.key is None
+    assert not isinstance(caught.value, RetryableApplyError)
+    assert read_tables(server, DATA) == {}
+    assert progress_rows(server) == []
+    assert server.execute(f"SELECT COUNT(*) FROM `{STATE}`.dead_letter") == [(0,)]
 
 
 def test_retrying_stops_after_the_time_budget(server: LocalServer) -> None:

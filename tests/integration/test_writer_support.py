@@ -132,7 +132,9 @@ class Faults:
 
         self.on(text, nth, action)
 
-    def before(self, sql: str) -> None:
+    def before(self, sql: str | bytes) -> None:
+        if isinstance(sql, bytes):  # statements rendered elsewhere (apply_statements)
+            sql = sql.decode()
         self.executed.append(sql)
         for text in {text for text, _, _ in self.rules if text in sql}:
             self.counts[text] = self.counts.get(text, 0) + 1
@@ -140,8 +142,8 @@ class Faults:
             if text in sql and self.counts[text] == nth:
                 action()
 
-    def swallow(self, sql: str) -> bool:
-        if "allow_auto_random_explicit_insert" in sql:
+    def swallow(self, sql: str | bytes) -> bool:
+        if isinstance(sql, str) and "allow_auto_random_explicit_insert" in sql:
             self.swallowed.append(sql)
             return True
         return False
