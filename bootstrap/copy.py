@@ -236,7 +236,7 @@ class TaskCopier:
                            ts=ts, limits=self.writer.limits)
         if not chunk.clean:
             log.debug("bootstrap.chunk_mapped_in_python", task=task.name,
-                      reason="a row misses a parent")
+                      reason="a row misses a parent or is too large to render")
             return None
         after = self._next(state, chunk.rows, chunk.last_key or state.last_key)
         try:

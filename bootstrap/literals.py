@@ -93,7 +93,8 @@ def spelled(expression: str, kind: ColumnType) -> str | None:
 @dataclass(frozen=True, slots=True)
 class RenderedChunk:
     """One chunk read by :class:`LiteralQuery`: ``statements`` is empty when ``clean`` is
-    false (a row misses a parent: the chunk must be mapped in Python)."""
+    false (a row misses a parent or could not be rendered: the chunk must be mapped in
+    Python)."""
 
     rows: int
     last_key: tuple[Any, ...] | None
@@ -183,7 +184,10 @@ class LiteralQuery:
             return RenderedChunk(0, None, True, ())
         keys = self.key_count
         last = tuple(rows[-1][:keys])
-        if any(row[keys] for row in rows):  # a row misses a parent
+        # A row that misses a parent, or whose text the server could not make (QUOTE and
+        # CONCAT give NULL past max_allowed_packet; a value CONCAT_WS then skips makes the
+        # target refuse the row count, which also sends the chunk to Python).
+        if any(row[keys] or row[keys + 1] is None for row in rows):
             return RenderedChunk(len(rows), last, False, ())
         suffix = (self.constants + ("," + literal(ts)) * self.times).encode()
         own: list[bytes] = []
