@@ -45,11 +45,12 @@ import pymysql
 
 from bootstrap.chunks import CopyTask, range_where
 from sync.apply.batcher import StatementLimits
-from sync.apply.sql import UPSERT, Statement, literal, quote, row_values, upsert_head
+from sync.apply.sql import UPSERT, Statement, literal, quote, upsert_head
+from sync.mapping import files
 from sync.mapping.joins import SourceJoins
 from sync.mapping.plans import SplitPlan
 from sync.mapping.spec import MappingSpec, SourceTable
-from sync.model import TableRef, TargetOp, Upsert
+from sync.model import TableRef, Upsert
 
 _INTEGER: Final = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint",
                              "year"})
@@ -191,7 +192,7 @@ class LiteralQuery:
             return RenderedChunk(len(rows), last, False, ())
         suffix = (self.constants + ("," + literal(ts)) * self.times).encode()
         own: list[bytes] = []
-        files: list[TargetOp] = []
+        file_rows: list[dict[str, Any]] = []
         at = keys + 1
         if self.split is None:
             close = suffix + b")"
@@ -200,19 +201,45 @@ class LiteralQuery:
             split, link = self.split, self.split.split.link_column
             for row in rows:
                 made: dict[str, Any] = {split.split.owner_from: row[at + 2]}
-                split.add(made, row[0], row[at + 1], ts, files, remove_absent=False)
-                fid = made[link]
-                own.append(row[at] + suffix + (b",NULL)" if fid is None
-                                               else b",'" + fid.encode() + b"')"))
+                frow = split.file_row(made, row[0], row[at + 1], ts)
+                if frow is None:
+                    own.append(row[at] + suffix + b",NULL)")
+                else:
+                    file_rows.append(frow)
+                    own.append(row[at] + suffix + b",'" + made[link].encode() + b"')")
         statements = statements_of(self.table.target, self.head, self.tail, own, limits)
-        if files:
-            first = files[0]
-            assert isinstance(first, Upsert)
-            head, tail = upsert_head(first, self.resolve)
-            texts = [row_values(op).encode() for op in files if isinstance(op, Upsert)]
-            statements += statements_of(first.target, head.encode(), tail.encode(), texts,
-                                           limits)
+        if file_rows:
+            assert self.split is not None
+            template = Upsert(self.split.target, self.split.keys, ("",), file_rows[0],
+                              files.UPDATE_COLUMNS, self.split.resets)
+            head, tail = upsert_head(template, self.resolve)
+            memo: dict[Any, str] = {}
+            texts = [_values(frow, memo) for frow in file_rows]
+            statements += statements_of(self.split.target, head.encode(), tail.encode(), texts,
+                                        limits)
         return RenderedChunk(len(rows), last, True, tuple(statements))
+
+
+def _values(row: Mapping[str, Any], memo: dict[Any, str]) -> bytes:
+    """``row``'s values as a literal tuple, as :func:`~sync.apply.sql.row_values` writes
+    them. The files rows of a chunk share most of their values (its time, the pending
+    checksum, a course's URLs): each distinct one is spelled once per chunk."""
+    parts: list[str] = []
+    for value in row.values():
+        vtype = type(value)
+        if vtype is int:
+            parts.append(str(value))
+        elif value is None:
+            parts.append("NULL")
+        else:
+            try:
+                text = memo.get((vtype, value))
+            except TypeError:  # unhashable (a JSON constant)
+                text = literal(value)
+            if text is None:
+                text = memo[(vtype, value)] = literal(value)
+            parts.append(text)
+    return ("(" + ",".join(parts) + ")").encode()
 
 
 def statements_of(target: TableRef, head: bytes, tail: bytes, rows: Sequence[bytes],

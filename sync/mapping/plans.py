@@ -88,20 +88,28 @@ class SplitPlan:
         *,
         remove_absent: bool,
     ) -> None:
-        fid = self.file_id(key)
+        frow = self.file_row(row, key, url, ts)
+        if frow is not None:
+            out.append(Upsert(self.target, self.keys, (frow[files.KEY_COLUMN],), frow,
+                              files.UPDATE_COLUMNS, self.resets))
+        elif remove_absent:
+            out.append(Delete(self.target, self.keys, (self.file_id(key),)))
+
+    def file_row(self, row: dict[str, Any], key: Any, url: Any, ts: datetime
+                 ) -> dict[str, Any] | None:
+        """The files row ``url`` makes for the source row ``key`` (None when the URL is
+        absent), with ``row``'s link column set to it."""
         if not files.is_present(url):
             row[self.split.link_column] = None
-            if remove_absent:
-                out.append(Delete(self.target, self.keys, (fid,)))
-            return
-        row[self.split.link_column] = fid
+            return None
+        fid = row[self.split.link_column] = self.file_id(key)
         described = self._described.get(url)
         if described is None:
             if len(self._described) >= _DESCRIBED_MAX:
                 self._described.clear()
             described = self._described[url] = files.describe(url)
         name, mime, provider = described
-        frow = {
+        return {
             files.KEY_COLUMN: fid,
             files.OWNER_COLUMN: row[self.split.owner_from],
             "file_name": name or f"{self.split.source_table}-{key}",
@@ -114,7 +122,6 @@ class SplitPlan:
             files.CREATED_COLUMN: ts,
             **self.pending,
         }
-        out.append(Upsert(self.target, self.keys, (fid,), frow, files.UPDATE_COLUMNS, self.resets))
 
 
 Handler = Callable[[RowChange, bool], list[TargetOp]]
