@@ -18,6 +18,7 @@ more indexes than aurora's), against which the copy's remaining overhead shows.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -167,6 +168,10 @@ def main() -> int:
     parser.add_argument("--render", default="aurora",
                         help="comma-separated AURORA_SYNC_BOOTSTRAP_RENDER values to run")
     args = parser.parse_args()
+    # The bootstrap starts fresh worker processes: an installed package imports them from
+    # bytecode, a checkout under PYTHONDONTWRITEBYTECODE=1 would compile them every time.
+    for package in ("sync", "bootstrap"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     source = start_server("bench-src", server_id=901)
     target = start_server("bench-tgt", server_id=902)
     try:

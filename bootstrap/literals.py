@@ -125,8 +125,9 @@ class LiteralQuery:
         head, tail = upsert_head(template, resolve)
         self.head, self.tail = head.encode(), tail.encode()
         keys = [f"t0.{quote(k)}" for k in table.key]
-        select = [*keys, f"({joins.orphan()})",
-                  f"CAST(CONCAT('(', CONCAT_WS(',', {', '.join(expressions)})) AS BINARY)"]
+        # NULL for a row that misses a parent: one column less for PyMySQL to parse per row.
+        select = [*keys, f"IF({joins.orphan()}, NULL, CAST(CONCAT('(', CONCAT_WS(',', "
+                         f"{', '.join(expressions)})) AS BINARY))"]
         if self.split is not None:
             select += [f"t0.{quote(self.split.split.url_column)}", owner or "NULL"]
         self.key_count = len(keys)
@@ -188,12 +189,12 @@ class LiteralQuery:
         # A row that misses a parent, or whose text the server could not make (QUOTE and
         # CONCAT give NULL past max_allowed_packet; a value CONCAT_WS then skips makes the
         # target refuse the row count, which also sends the chunk to Python).
-        if any(row[keys] or row[keys + 1] is None for row in rows):
+        at = keys
+        if any(row[at] is None for row in rows):
             return RenderedChunk(len(rows), last, False, ())
         suffix = (self.constants + ("," + literal(ts)) * self.times).encode()
         own: list[bytes] = []
         file_rows: list[dict[str, Any]] = []
-        at = keys + 1
         if self.split is None:
             close = suffix + b")"
             own = [row[at] + close for row in rows]
