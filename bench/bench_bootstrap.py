@@ -167,13 +167,17 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--render", default="aurora",
                         help="comma-separated AURORA_SYNC_BOOTSTRAP_RENDER values to run")
+    parser.add_argument("--buffer-pool", default="",
+                        help="innodb_buffer_pool_size of both servers (default: the "
+                             "throwaway servers' 256M)")
     args = parser.parse_args()
     # The bootstrap starts fresh worker processes: an installed package imports them from
     # bytecode, a checkout under PYTHONDONTWRITEBYTECODE=1 would compile them every time.
     for package in ("sync", "bootstrap"):
         compileall.compile_dir(ROOT / package, quiet=1)
-    source = start_server("bench-src", server_id=901)
-    target = start_server("bench-tgt", server_id=902)
+    options = {"innodb_buffer_pool_size": args.buffer_pool} if args.buffer_pool else None
+    source = start_server("bench-src", server_id=901, options=options)
+    target = start_server("bench-tgt", server_id=902, options=options)
     try:
         stats = generate(source.connect, database="aurora", users=users_for_rows(args.rows),
                          seed=1, create=True)
