@@ -18,7 +18,7 @@ from typing import Any
 import pymysql
 import structlog
 
-from sync.apply.batcher import BatchLimits
+from sync.apply.batcher import BatchLimits, Planner
 from sync.apply.writer import ApplyResult, SqlTargetWriter
 from sync.checksums import ChecksumJob, ChecksumOptions
 from sync.db import connect
@@ -57,33 +57,41 @@ HEARTBEAT_TABLE = "heartbeat"
 class TransactionMapper:
     """Maps whole transactions; heartbeat rows are held back from the targets and reported
     to ``on_heartbeat`` once the batch holding them is committed (:meth:`applied`), so the
-    lag measured includes the batching and the target's commit."""
+    lag measured includes the batching and the target's commit. The pipeline maps the next
+    batch while one is written, and reports the commit from its writer thread: a heartbeat is
+    released by its transaction's position, under a lock."""
 
     mapper: Mapper
     heartbeat_schema: str | None = None
     on_heartbeat: Callable[[datetime, datetime], None] | None = None
-    _pending: list[tuple[datetime, datetime]] = field(default_factory=list)
+    _pending: list[tuple[Position, datetime, datetime]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def map_transaction(self, txn: SourceTransaction, *, safe_mode: bool) -> list[TargetOp]:
         ops: list[TargetOp] = []
         for change in txn.changes:
             if change.schema == self.heartbeat_schema and change.table == HEARTBEAT_TABLE:
-                self._heartbeat(change.image, txn.commit_ts)
+                self._heartbeat(change.image, txn)
                 continue
             ops.extend(self.mapper.map_change(change, safe_mode=safe_mode))
         return ops
 
-    def _heartbeat(self, row: Row, commit_ts: datetime) -> None:
+    def _heartbeat(self, row: Row, txn: SourceTransaction) -> None:
         written = row.get("ts")
         if self.on_heartbeat is not None and isinstance(written, datetime):
-            self._pending.append((written, commit_ts))
+            with self._lock:
+                self._pending.append((txn.end, written, txn.commit_ts))
 
-    def applied(self) -> None:
-        """Everything mapped so far is committed on the target."""
+    def applied(self, end: Position) -> None:
+        """Everything mapped up to ``end`` is committed on the target."""
         if self.on_heartbeat is None:
             return
-        pending, self._pending = self._pending, []
-        for written, commit_ts in pending:
+        with self._lock:
+            if not self._pending or self._pending[0][0] > end:
+                return
+            done = [p for p in self._pending if p[0] <= end]
+            self._pending = [p for p in self._pending if p[0] > end]
+        for _, written, commit_ts in done:
             self.on_heartbeat(written, commit_ts)
 
 
@@ -99,7 +107,7 @@ class _AppliedHook:
 
     def batch_applied(self, result: ApplyResult, transactions: int, end: Checkpoint) -> None:
         self.inner.batch_applied(result, transactions, end)
-        self.mapper.applied()
+        self.mapper.applied(end.position)
 
     def heartbeat(self, event: Heartbeat) -> None:
         self.inner.heartbeat(event)
@@ -202,6 +210,8 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
             until=run.until,
             accept_ddl_at=run.accept_ddl_at,
             follow=run.blocking,
+            # The writer's names and limits: its own plan() call then finds the statements made.
+            planner=Planner(settings.database, writer.limits),
         )
         pipeline = StreamPipeline(open_source=open_source, mapper=mapper, writer=writer,
                                   options=options, observer=_AppliedHook(run.observer, mapper))

@@ -2,8 +2,17 @@
 
 One reader thread turns the binlog into whole source transactions and puts them on a bounded
 queue; the apply loop (the caller's thread) maps them, gathers them into batches bounded by
-rows, bytes and age, and writes each batch with its checkpoint in one target transaction. The
-two overlap: while the target commits a batch, the reader decodes the next.
+rows, bytes and age, and hands each batch to the writer thread, which writes it with its
+checkpoint in one target transaction. The three overlap: while the target commits batch N,
+the apply loop builds batch N+1 and the reader decodes what follows. One batch at most is in
+flight (:mod:`sync.apply.flight`): batch N+1 is handed over only once batch N has committed,
+so batches commit in order, and none is written after one failed (the batches held then are
+dropped: they are read again from the checkpoint, or the stream halts). Past its age, a batch
+keeps growing while the one before is still being written (it could not go sooner), up to
+its row and byte budgets; its statements are built then too (``StreamOptions.planner``).
+Whatever makes the loop return or raise (``until``, a stop, the end of the stream, a schema
+change, an error) waits for the batch in flight first, so the checkpoint returned or
+recorded is committed.
 
 Exactly-once effect: the checkpoint is written with the data; on a lost source connection
 the loop applies what it already holds, then reopens the reader at the committed checkpoint
@@ -22,12 +31,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import structlog
 
-from sync.apply.batcher import Batch, BatchLimits, BatchPart
+from sync.apply.batcher import Batch, BatchLimits, BatchPart, Planner
+from sync.apply.flight import InFlight
 from sync.apply.writer import ApplyResult, TargetWriter
 from sync.errors import (
     ApplyError,
@@ -36,6 +46,7 @@ from sync.errors import (
     SchemaChangeError,
     SourceConnectionLostError,
 )
+from sync.gc_budget import fewer_collections
 from sync.model import Checkpoint, Position, SourceTransaction, TargetOp
 from sync.source.events import Heartbeat, SchemaChange, StreamEvent
 
@@ -103,6 +114,9 @@ class StreamOptions:
     # A blocking binlog never ends by itself: when it does, the source closed the stream
     # (its shutdown ends the dump with an EOF, not an error) and the loop reconnects.
     follow: bool = False
+    # The writer's statements, made by the apply loop while the batch before is written
+    # (None: the writer makes them, on its thread).
+    planner: Planner | None = None
 
 
 @dataclass
@@ -149,8 +163,11 @@ class StreamPipeline:
         self._batch = Batch(options.limits)
         self._batch_safe = False
         self._replaying = True
+        # Written by the writer thread while a batch is in flight: the apply loop reads them
+        # only after waiting for it (_settle).
         self._last_applied: Checkpoint | None = None
         self._last_commit = time.monotonic()
+        self._flight = InFlight("aurora-sync-writer")
 
     def run(self, start: Checkpoint, *, stop: threading.Event | None = None) -> StreamResult:
         """Stream from ``start`` until ``until``, the stop event or an error."""
@@ -158,6 +175,14 @@ class StreamPipeline:
         self._last_applied = start
         self._observer.resumed(start)
         result = StreamResult(checkpoint=start)
+        try:
+            with fewer_collections():
+                return self._run(result, stop)
+        finally:
+            self._flight.close()
+
+    def _run(self, result: StreamResult, stop: threading.Event) -> StreamResult:
+        assert self._last_applied is not None
         delay = 0.5
         while True:
             reader: _Reader | None = None
@@ -166,7 +191,7 @@ class StreamPipeline:
                 result.stopped_by = self._consume(reader, stop, result)
             except (SourceConnectionLostError, ConnectError) as exc:
                 # Apply what is held; reopen where the target says we are.
-                self._flush(result)
+                self._finish(result)
                 result.reconnects += 1
                 self._observer.retried("source_reconnect")
                 log.warning("source connection lost; reconnecting", reason=exc.reason,
@@ -181,7 +206,12 @@ class StreamPipeline:
             finally:
                 if reader is not None:
                     self._stop_reader(reader)
-                result.checkpoint = self._last_applied
+                try:
+                    # On an error in the loop: the batch in flight still commits (or fails,
+                    # and its error, earlier in the stream, is the one raised).
+                    self._settle()
+                finally:
+                    result.checkpoint = self._last_applied
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -192,16 +222,18 @@ class StreamPipeline:
             return "until"
         while True:
             if stop.is_set():
-                self._flush(result)
+                self._finish(result)
                 return "stop"
             try:
                 event = reader.events.get(timeout=self._wait_seconds())
             except queue.Empty:
                 if self._batch.transactions:
                     self._flush(result)
+                else:
+                    self._check()
                 continue
             if isinstance(event, _End):
-                self._flush(result)
+                self._finish(result)
                 if event.error is not None:
                     raise event.error
                 if self._options.follow:
@@ -213,10 +245,19 @@ class StreamPipeline:
                     )
                 return "end"
             if self._handle(event, result):
-                self._flush(result)
+                self._finish(result)
                 return "until"
-            if self._batch.full():
+            if self._due():
                 self._flush(result)
+
+    def _due(self) -> bool:
+        """The batch is handed over now: at its row or byte budget, or at its age once the
+        writer is free. While a batch is in flight the next one keeps growing: it could not
+        be written sooner, and larger batches mean fewer round trips to the target."""
+        batch = self._batch
+        if not batch.transactions:
+            return False
+        return batch.at_budget() or (batch.full() and not self._flight.busy())
 
     def _handle(self, event: StreamEvent, result: StreamResult) -> bool:
         """Take one event; True when ``until`` is reached."""
@@ -251,7 +292,7 @@ class StreamPipeline:
                         tables=touched, position=str(event.position))
             return
         # Everything before the DDL is applied; the checkpoint stays before it.
-        self._flush(result)
+        self._finish(result)
         raise SchemaChangeError(
             f"{event.statement_kind} on mapped table {', '.join(touched)}: the stream stopped "
             "before it; nothing after it was applied",
@@ -264,7 +305,10 @@ class StreamPipeline:
         )
 
     def _idle_checkpoint(self, position: Position) -> None:
-        if self._batch.transactions or self._last_applied is None:
+        if self._batch.transactions or self._flight.busy():
+            return
+        self._settle()
+        if self._last_applied is None:
             return
         if position <= self._last_applied.position:
             return
@@ -282,11 +326,48 @@ class StreamPipeline:
         return max(left_ms / 1000.0, 0.0)
 
     def _flush(self, result: StreamResult) -> None:
+        """Hand the batch held to the writer thread, once the one before it has committed."""
         if not self._batch.transactions:
             return
         transactions = self._batch.transactions
         safe, self._batch_safe = self._batch_safe, False
-        for part in self._batch.take():
+        parts = self._batch.take()
+        planner = self._options.planner
+        if planner is not None:
+            parts = [replace(part, ops=planner(part.ops)) for part in parts]
+        # Taken first: if the batch before failed, this one is dropped with the error.
+        self._settle()
+        self._flight.submit(lambda: self._write_batch(parts, safe, transactions, result))
+
+    def _finish(self, result: StreamResult) -> None:
+        """Write the batch held and wait until it has committed."""
+        self._flush(result)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight; if it failed, drop the batch held and raise."""
+        try:
+            self._flight.wait()
+        except BaseException:
+            self._drop()
+            raise
+
+    def _check(self) -> None:
+        """Raise the error of a batch that failed in flight, without waiting."""
+        try:
+            self._flight.check()
+        except BaseException:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        self._batch.take()
+        self._batch_safe = False
+
+    def _write_batch(self, parts: list[BatchPart], safe: bool, transactions: int,
+                     result: StreamResult) -> None:
+        """The writer thread's job: one batch's target transactions, in order."""
+        for part in parts:
             self._write(part, safe)
         result.batches += 1
         self._last_commit = time.monotonic()

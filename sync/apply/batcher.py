@@ -149,11 +149,44 @@ def _coalesced(
 def plan(
     ops: Iterable[TargetOp], resolve: Resolve, limits: StatementLimits = StatementLimits()
 ) -> list[Statement]:
-    """The statements that write ``ops`` with the reference semantics."""
+    """The statements that write ``ops`` with the reference semantics (those a
+    :class:`Planner` made ahead, when ``ops`` came from it with the same names and limits)."""
+    if type(ops) is PlannedOps and ops.resolve == resolve and ops.limits == limits:
+        return list(ops.statements)
     statements: list[Statement] = []
     for group in _runs(_coalesced(ops, _TableQueue.deletes_first)):
         statements.extend(_group_statements(group, resolve, limits))
     return statements
+
+
+class PlannedOps(tuple[TargetOp, ...]):
+    """Operations with their statements made ahead: :func:`plan` returns these when given
+    the same ``resolve`` and ``limits``, and plans again otherwise."""
+
+    statements: tuple[Statement, ...]
+    resolve: Resolve
+    limits: StatementLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Planner:
+    """Makes the statements of a batch's operations ahead, with the writer's database names
+    and statement limits: the stream builds them while the previous batch is written, and
+    the writer's own :func:`plan` call finds them done. Another writer plans as before."""
+
+    resolve: Resolve
+    limits: StatementLimits
+
+    def __call__(self, ops: tuple[TargetOp, ...]) -> tuple[TargetOp, ...]:
+        """``ops`` with their statements, or as they are when a value or a name has no SQL
+        (the writer then plans them itself and raises, naming the batch, as it always did)."""
+        planned = PlannedOps(ops)
+        try:
+            planned.statements = tuple(plan(ops, self.resolve, self.limits))
+        except (ValueError, TypeError):
+            return ops
+        planned.resolve, planned.limits = self.resolve, self.limits
+        return planned
 
 
 def _runs(ops: list[TargetOp]) -> Iterable[list[TargetOp]]:
@@ -309,11 +342,11 @@ class Batch:
     def full(self) -> bool:
         if not self._pending:
             return False
-        return (
-            self.rows >= self.limits.max_rows
-            or self.bytes >= self.limits.max_bytes
-            or self.age_ms() >= self.limits.max_ms
-        )
+        return self.at_budget() or self.age_ms() >= self.limits.max_ms
+
+    def at_budget(self) -> bool:
+        """At its row or byte budget (its age aside)."""
+        return self.rows >= self.limits.max_rows or self.bytes >= self.limits.max_bytes
 
     def take(self) -> list[BatchPart]:
         """The target transactions to write, in order; the batch is empty afterwards."""
@@ -367,6 +400,8 @@ __all__ = [
     "Batch",
     "BatchLimits",
     "BatchPart",
+    "PlannedOps",
+    "Planner",
     "StatementLimits",
     "coalesce",
     "merge_upserts",

@@ -78,7 +78,11 @@ class _MariadbGtids:
         self._domains[int(gtid.split("-", 1)[0])] = gtid
 
     def text(self) -> str | None:
-        return format_mariadb_gtids(self._domains) or None
+        domains = self._domains
+        if len(domains) == 1:  # the common case, once per transaction
+            for gtid in domains.values():
+                return gtid or None
+        return format_mariadb_gtids(domains) or None
 
 
 class _MysqlGtids:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sync.apply.batcher import (
     Batch,
     BatchLimits,
+    Planner,
     StatementLimits,
     coalesce,
     merge_upserts,
@@ -281,3 +282,26 @@ def test_transactions_are_never_split_when_they_fit() -> None:
     assert [p.ops for p in parts] == [tuple(first), tuple(second)]
     assert [p.checkpoint for p in parts] == [cp(1), cp(2)]
     assert copy.copy(parts[0]) == parts[0]
+
+
+def _named(logical: str) -> str:
+    return f"x_{logical}"
+
+
+def test_statements_planned_ahead_are_the_writers_own_and_only_for_its_names_and_limits() -> None:
+    ops = [Upsert(T1, ("id",), (i,), {"id": i, "x": i}, ("x",)) for i in range(5)]
+    ops.append(Delete(T2, ("id",), (1,)))
+    limits = StatementLimits(max_rows=2)
+    planned = Planner(_named, limits)(tuple(ops))
+    assert tuple(planned) == tuple(ops)
+    assert plan(planned, _named, limits) == plan(ops, _named, limits)
+    assert plan(planned, _named, limits)[0] is planned.statements[0]  # made once, ahead
+    # Another writer (other names or limits) plans them itself.
+    assert plan(planned, _named, StatementLimits(max_rows=3)) == plan(
+        ops, _named, StatementLimits(max_rows=3))
+    assert plan(planned, str, limits)[0] is not planned.statements[0]
+
+
+def test_operations_without_sql_are_left_for_the_writer_to_plan_and_refuse() -> None:
+    ops = (Upsert(T1, ("id",), (1,), {"id": 1, "x": object()}, ("x",)),)
+    assert type(Planner(_named, StatementLimits())(ops)) is tuple
