@@ -210,7 +210,7 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
             until=run.until,
             accept_ddl_at=run.accept_ddl_at,
             follow=run.blocking,
-            # The writer's names and limits: its own plan() call then finds the statements made.
+            # The writer's names and limits, so the statements made ahead are the writer's own.
             planner=Planner(settings.database, writer.limits),
         )
         pipeline = StreamPipeline(open_source=open_source, mapper=mapper, writer=writer,

@@ -334,7 +334,7 @@ class StreamPipeline:
         parts = self._batch.take()
         planner = self._options.planner
         if planner is not None:
-            parts = [replace(part, ops=planner(part.ops)) for part in parts]
+            parts = [replace(part, statements=planner(part.ops)) for part in parts]
         # Taken first: if the batch before failed, this one is dropped with the error.
         self._settle()
         self._flight.submit(lambda: self._write_batch(parts, safe, transactions, result))
@@ -377,7 +377,7 @@ class StreamPipeline:
     def _write(self, part: BatchPart, safe: bool) -> None:
         try:
             applied = self._writer.apply(part.ops, part.checkpoint, position=part.position,
-                                         safe_mode=safe)
+                                         safe_mode=safe, statements=part.statements)
         except RetryableApplyError:
             raise
         except ApplyError as exc:

@@ -149,44 +149,29 @@ def _coalesced(
 def plan(
     ops: Iterable[TargetOp], resolve: Resolve, limits: StatementLimits = StatementLimits()
 ) -> list[Statement]:
-    """The statements that write ``ops`` with the reference semantics (those a
-    :class:`Planner` made ahead, when ``ops`` came from it with the same names and limits)."""
-    if type(ops) is PlannedOps and ops.resolve == resolve and ops.limits == limits:
-        return list(ops.statements)
+    """The statements that write ``ops`` with the reference semantics."""
     statements: list[Statement] = []
     for group in _runs(_coalesced(ops, _TableQueue.deletes_first)):
         statements.extend(_group_statements(group, resolve, limits))
     return statements
 
 
-class PlannedOps(tuple[TargetOp, ...]):
-    """Operations with their statements made ahead: :func:`plan` returns these when given
-    the same ``resolve`` and ``limits``, and plans again otherwise."""
-
-    statements: tuple[Statement, ...]
-    resolve: Resolve
-    limits: StatementLimits
-
-
 @dataclass(frozen=True, slots=True)
 class Planner:
     """Makes the statements of a batch's operations ahead, with the writer's database names
     and statement limits: the stream builds them while the previous batch is written, and
-    the writer's own :func:`plan` call finds them done. Another writer plans as before."""
+    hands them to the writer with the operations (``TargetWriter.apply(statements=...)``)."""
 
     resolve: Resolve
     limits: StatementLimits
 
-    def __call__(self, ops: tuple[TargetOp, ...]) -> tuple[TargetOp, ...]:
-        """``ops`` with their statements, or as they are when a value or a name has no SQL
-        (the writer then plans them itself and raises, naming the batch, as it always did)."""
-        planned = PlannedOps(ops)
+    def __call__(self, ops: Sequence[TargetOp]) -> tuple[Statement, ...] | None:
+        """The statements of ``ops``, or None when a value or a name has no SQL (the writer
+        then plans them itself and raises, naming the batch, as it always did)."""
         try:
-            planned.statements = tuple(plan(ops, self.resolve, self.limits))
+            return tuple(plan(ops, self.resolve, self.limits))
         except (ValueError, TypeError):
-            return ops
-        planned.resolve, planned.limits = self.resolve, self.limits
-        return planned
+            return None
 
 
 def _runs(ops: list[TargetOp]) -> Iterable[list[TargetOp]]:
@@ -296,6 +281,9 @@ class BatchPart:
     transactions: int
     group: tuple[_Pending, ...] = ()
     """The source transactions of a part holding several (see :meth:`pieces`)."""
+    statements: tuple[Statement, ...] | None = None
+    """``ops`` as the writer's statements, made ahead by a :class:`Planner` (None: the
+    writer makes them)."""
 
     def pieces(self) -> tuple[BatchPart, ...]:
         """The part's source transactions, each a part of its own with its checkpoint:
@@ -400,7 +388,6 @@ __all__ = [
     "Batch",
     "BatchLimits",
     "BatchPart",
-    "PlannedOps",
     "Planner",
     "StatementLimits",
     "coalesce",

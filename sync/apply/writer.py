@@ -99,12 +99,15 @@ class TargetWriter(Protocol):
         position: Position | None = None,
         state: Sequence[StateWrite] = (),
         safe_mode: bool = False,
+        statements: Sequence[Statement] | None = None,
     ) -> ApplyResult:
         """Write ``ops``, then ``state`` rows and ``checkpoint``, in one transaction.
 
         ``position`` names the source transaction in errors when ``checkpoint`` is None
         (a part of a split source transaction). ``safe_mode`` lets an upsert take a unique
-        secondary value from the row holding it (deleted first) instead of refusing."""
+        secondary value from the row holding it (deleted first) instead of refusing.
+        ``statements``: ``ops`` already planned with this writer's names and limits
+        (:class:`~sync.apply.batcher.Planner`); a writer that runs no SQL ignores them."""
         ...
 
     def read_checkpoint(self) -> Checkpoint | None: ...
@@ -159,14 +162,16 @@ class SqlTargetWriter:
         position: Position | None = None,
         state: Sequence[StateWrite] = (),
         safe_mode: bool = False,
+        statements: Sequence[Statement] | None = None,
     ) -> ApplyResult:
         started = time.monotonic()
         where = position or (checkpoint.position if checkpoint else None)
-        statements = plan(ops, self._settings.database, self._limits)
+        planned = list(statements) if statements is not None else plan(
+            ops, self._settings.database, self._limits)
         writes = list(state)
         if checkpoint is not None:
             writes.append(CheckpointWrite(self._settings.pipeline, checkpoint))
-        return self._apply(statements, writes, where, safe_mode, started)
+        return self._apply(planned, writes, where, safe_mode, started)
 
     def apply_statements(
         self, statements: Sequence[Statement], *, state: Sequence[StateWrite] = ()

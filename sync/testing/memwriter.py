@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sync.apply.retry import is_retryable
+from sync.apply.sql import Statement
 from sync.apply.writer import ApplyResult
 from sync.errors import ApplyError, RetryableApplyError
 from sync.model import Checkpoint, Delete, DeleteWhere, Position, TargetOp, UpdateWhere, Upsert
@@ -59,6 +60,7 @@ class MemoryWriter:
         position: Position | None = None,
         state: Sequence[StateWrite] = (),
         safe_mode: bool = False,
+        statements: Sequence[Statement] | None = None,  # SQL: nothing to run here
     ) -> ApplyResult:
         started = time.monotonic()
         self.applies += 1

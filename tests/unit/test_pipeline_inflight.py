@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-from sync.apply.batcher import BatchLimits, PlannedOps, Planner, StatementLimits
+from sync.apply.batcher import BatchLimits, Planner, StatementLimits, plan
 from sync.apply.writer import ApplyResult
 from sync.daemon import HEARTBEAT_TABLE, TransactionMapper
 from sync.errors import ApplyError, MappingError
@@ -96,7 +96,7 @@ class Writer(MemoryWriter):
 
     def apply(self, ops: Sequence[TargetOp], checkpoint: Checkpoint | None, *,
               position: Position | None = None, state: Sequence[object] = (),
-              safe_mode: bool = False) -> ApplyResult:
+              safe_mode: bool = False, statements: object = None) -> ApplyResult:
         self.threads.add(threading.current_thread().name)
         keys = key_of(ops)
         self.before(keys)
@@ -293,13 +293,14 @@ def test_fewer_collections_restores_the_thresholds_once_the_last_user_leaves() -
 
 
 def test_the_apply_loop_makes_the_statements_the_writer_runs() -> None:
-    seen: list[type] = []
+    seen: list[object] = []
 
     class Recording(Writer):
         def apply(self, ops: Sequence[TargetOp], checkpoint: Checkpoint | None, *,
                   position: Position | None = None, state: Sequence[object] = (),
-                  safe_mode: bool = False) -> ApplyResult:
-            seen.append(type(ops))
+                  safe_mode: bool = False, statements: object = None) -> ApplyResult:
+            seen.append(statements)
+            assert statements == tuple(plan(ops, lambda logical: logical, StatementLimits()))
             return super().apply(ops, checkpoint, position=position, safe_mode=safe_mode)
 
     planner = Planner(lambda logical: logical, StatementLimits())
@@ -310,5 +311,5 @@ def test_the_apply_loop_makes_the_statements_the_writer_runs() -> None:
         options=StreamOptions(limits=BatchLimits(2, 1 << 20, 60_000), mapped_tables=(),
                               planner=planner),
     ).run(START)
-    assert seen == [PlannedOps, PlannedOps]
+    assert len(seen) == 2 and all(seen)
     assert writer.written == [[10, 11], [12, 13]]

@@ -53,7 +53,7 @@ class RefusingWriter(MemoryWriter):
 
     def apply(self, ops: Sequence[TargetOp], checkpoint: Checkpoint | None, *,
               position: Position | None = None, state: Sequence[object] = (),
-              safe_mode: bool = False) -> ApplyResult:
+              safe_mode: bool = False, statements: object = None) -> ApplyResult:
         if any(isinstance(op, Upsert) and op.key == (REFUSED,) for op in ops):
             raise ApplyError("the target refused the batch with error 1406: Data too long",
                              table="gateway_db.users", key={"id": REFUSED},
