@@ -91,21 +91,28 @@ def run_sampled(cmd: list[str]) -> tuple[str, float]:
     return out, peak
 
 
+def pipe_database(source: LocalServer, database: str, target: LocalServer, into: str) -> None:
+    """mysqldump --single-transaction ``database`` | mysql into a new, empty ``into``."""
+    target.execute(f"DROP DATABASE IF EXISTS `{into}`")
+    target.execute(f"CREATE DATABASE `{into}`")
+
+    def client(tool: list[str], server: LocalServer) -> tuple[list[str], dict[str, str]]:
+        return ([*tool, "--no-defaults", "-h", "127.0.0.1", "-u", server.user, "-P",
+                 str(server.port)], {**os.environ, "MYSQL_PWD": server.password})
+
+    dump_cmd, dump_env = client([_tool("mariadb-dump", "mysqldump")], source)
+    load_cmd, load_env = client([_tool("mariadb", "mysql")], target)
+    dump = subprocess.Popen([*dump_cmd, "--single-transaction", database],
+                            stdout=subprocess.PIPE, env=dump_env)
+    subprocess.run([*load_cmd, into], stdin=dump.stdout, env=load_env, check=True)
+    if dump.wait() != 0:
+        raise SystemExit(f"mysqldump of {database} failed")
+
+
 def dump_and_load(source: LocalServer, target: LocalServer) -> float:
     """Seconds for mysqldump --single-transaction aurora | mysql into an empty database."""
-    target.execute("DROP DATABASE IF EXISTS dump_copy")
-    target.execute("CREATE DATABASE dump_copy")
-    env = {**os.environ, "MYSQL_PWD": source.password}
-    common = ["--no-defaults", "-h", "127.0.0.1", "-u", source.user]
-    dump_cmd = [_tool("mariadb-dump", "mysqldump"), *common, "-P", str(source.port),
-                "--single-transaction", "aurora"]
-    load_cmd = [_tool("mariadb", "mysql"), *common, "-P", str(target.port), "dump_copy"]
     started = time.perf_counter()
-    dump = subprocess.Popen(dump_cmd, stdout=subprocess.PIPE, env=env)
-    load = subprocess.run(load_cmd, stdin=dump.stdout, env=env, check=True)
-    dump.wait()
-    if dump.returncode != 0 or load.returncode != 0:
-        raise SystemExit("mysqldump | mysql failed")
+    pipe_database(source, "aurora", target, "dump_copy")
     return time.perf_counter() - started
 
 
@@ -117,22 +124,10 @@ def dump_and_load_targets(target: LocalServer, into: LocalServer) -> tuple[float
     empty databases on the other server, and the rows: what storing the mapped rows costs a
     server by itself, the floor of any copy that writes them. Read from one server, written
     into the other, as the baseline is."""
-    dump_env = {**os.environ, "MYSQL_PWD": target.password}
-    load_env = {**os.environ, "MYSQL_PWD": into.password}
     rows = 0
     started = time.perf_counter()
     for name in SERVICE_DATABASES:
-        into.execute(f"DROP DATABASE IF EXISTS `floor_{name}`")
-        into.execute(f"CREATE DATABASE `floor_{name}`")
-        dump = subprocess.Popen([_tool("mariadb-dump", "mysqldump"), "--no-defaults", "-h",
-                                 "127.0.0.1", "-u", target.user, "-P", str(target.port),
-                                 "--single-transaction", name], stdout=subprocess.PIPE,
-                                env=dump_env)
-        subprocess.run([_tool("mariadb", "mysql"), "--no-defaults", "-h", "127.0.0.1", "-u",
-                        into.user, "-P", str(into.port), f"floor_{name}"], stdin=dump.stdout,
-                       env=load_env, check=True)
-        if dump.wait() != 0:
-            raise SystemExit("mysqldump | mysql of the targets failed")
+        pipe_database(target, name, into, f"floor_{name}")
     seconds = time.perf_counter() - started
     for name in SERVICE_DATABASES:
         tables = into.execute("SELECT TABLE_NAME FROM information_schema.TABLES "

@@ -184,12 +184,11 @@ class LiteralQuery:
             rows = cur.fetchall()
         if not rows:
             return RenderedChunk(0, None, True, ())
-        keys = self.key_count
-        last = tuple(rows[-1][:keys])
+        at = self.key_count  # the row's text follows its key
+        last = tuple(rows[-1][:at])
         # A row that misses a parent, or whose text the server could not make (QUOTE and
         # CONCAT give NULL past max_allowed_packet; a value CONCAT_WS then skips makes the
         # target refuse the row count, which also sends the chunk to Python).
-        at = keys
         if any(row[at] is None for row in rows):
             return RenderedChunk(len(rows), last, False, ())
         suffix = (self.constants + ("," + literal(ts)) * self.times).encode()

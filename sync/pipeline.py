@@ -346,23 +346,20 @@ class StreamPipeline:
 
     def _settle(self) -> None:
         """Wait for the batch in flight; if it failed, drop the batch held and raise."""
-        try:
-            self._flight.wait()
-        except BaseException:
-            self._drop()
-            raise
+        self._outcome(self._flight.wait)
 
     def _check(self) -> None:
         """Raise the error of a batch that failed in flight, without waiting."""
-        try:
-            self._flight.check()
-        except BaseException:
-            self._drop()
-            raise
+        self._outcome(self._flight.check)
 
-    def _drop(self) -> None:
-        self._batch.take()
-        self._batch_safe = False
+    def _outcome(self, flight: Callable[[], None]) -> None:
+        try:
+            flight()
+        except BaseException:
+            # Nothing is written after a failed batch: the batch held goes with it.
+            self._batch.take()
+            self._batch_safe = False
+            raise
 
     def _write_batch(self, parts: list[BatchPart], safe: bool, transactions: int,
                      result: StreamResult) -> None:

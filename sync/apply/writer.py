@@ -262,7 +262,6 @@ class SqlTargetWriter:
                     raise self._error(failed.error, None, None, where) from None
                 op = self._find_refused(conn, statements, failed.index, safe_mode)
                 skip = self._settings.dead_letter and len(dead) < MAX_DEAD_LETTERS_PER_BATCH
-                # A statement without operations (apply_statements) has no row to skip.
                 if not skip or op is None:
                     raise self._error(failed.error, statements[failed.index], op, where) from None
                 dead.append(
@@ -303,8 +302,12 @@ class SqlTargetWriter:
         safe_mode: bool,
     ) -> TargetOp | None:
         """The operation of ``statements[index]`` the target refuses, found by re-running
-        the batch up to it and then its operations one by one; always rolled back."""
+        the batch up to it and then its operations one by one; always rolled back. None for
+        a statement without operations (:meth:`apply_statements`): there is no row to find
+        nor to skip."""
         refused = statements[index]
+        if not refused.ops:
+            return None
         if len(refused.ops) == 1:
             return refused.ops[0]
         try:
