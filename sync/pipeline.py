@@ -47,6 +47,7 @@ from sync.errors import (
     SourceConnectionLostError,
 )
 from sync.gc_budget import fewer_collections
+from sync.handoff import Handoff
 from sync.model import Checkpoint, Position, SourceTransaction, TargetOp
 from sync.source.events import Heartbeat, SchemaChange, StreamEvent
 
@@ -139,7 +140,7 @@ class _End:
 class _Reader:
     thread: threading.Thread
     source: EventSource
-    events: queue.Queue[StreamEvent | _End]
+    events: Handoff[StreamEvent | _End]
     halt: threading.Event = field(default_factory=threading.Event)
 
 
@@ -395,7 +396,7 @@ class StreamPipeline:
     # --- the reader thread -----------------------------------------------------------------
 
     def _start_reader(self, start: Position) -> _Reader:
-        events: queue.Queue[StreamEvent | _End] = queue.Queue(self._options.queue_transactions)
+        events: Handoff[StreamEvent | _End] = Handoff(self._options.queue_transactions)
         source = self._open_source(start)
         reader = _Reader(threading.Thread(), source, events)
         reader.thread = threading.Thread(

@@ -13,6 +13,8 @@ the library. Errors map to :mod:`sync.errors` as follows:
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pymysql
@@ -31,6 +33,12 @@ from sync.settings import Endpoint
 # Server errors that end a dump thread: killed, shutting down.
 _KILLED_CODES = frozenset({1927, 1053})
 _ACCESS_CODES = frozenset({1044, 1045, 1698, 2003})
+# A backlog arrives as packets back to back: one large buffer takes many per system call,
+# where PyMySQL's default 8 KiB holds a handful.
+_READ_BUFFER = 1 << 18
+_MAX_PACKET = 0xFFFFFF  # a payload this long continues in the next packet
+_ERROR_PACKET = 0xFF
+_PACKET_HEADER = struct.Struct("<HBB")  # payload length (three bytes), sequence number
 
 
 class StreamLost(Exception):  # noqa: N818 - private signal, converted at once
@@ -54,12 +62,64 @@ class ReplicationConnection(_Connection):
     pending: Any = None
     """A packet the reader looked at and hands to the library: returned by the next read."""
 
+    # PyMySQL's own state, read and kept as its _read_packet does (its stubs omit them).
+    _sock: Any
+    _rfile: Any
+    _read_timeout: float | None
+    _current_timeout: float | None
+    _next_seq_id: int
+    _force_close: Callable[[], None]
+
     def __init__(self, *args: Any, db: str | None = None, **kwargs: Any) -> None:
         # The library names the control connection's database with PyMySQL's deprecated
         # ``db`` keyword, which warns on every connect.
         if db is not None:
             kwargs.setdefault("database", db)
         super().__init__(*args, **kwargs)
+
+    def connect(self, sock: Any = None) -> None:
+        super().connect(sock)
+        # Swapped once the handshake is over, while the server has nothing more to send, so
+        # no byte the old buffer held is lost.
+        self._rfile = self._sock.makefile("rb", buffering=_READ_BUFFER)
+
+    def read_payload(self) -> bytes:
+        """The next packet's payload, as :meth:`_read_packet` reads it without building a
+        packet object: per binlog event, PyMySQL's own read costs more than the event's
+        header and boundaries take to decode. Error packets raise as there; a lost or
+        silent socket raises :class:`StreamLost`."""
+        if self.pending is not None:
+            packet, self.pending = self.pending, None
+            return bytes(packet._data)
+        if self._current_timeout != self._read_timeout:
+            self._sock.settimeout(self._read_timeout)
+            self._current_timeout = self._read_timeout
+        payload = chunk = self._payload()
+        while len(chunk) == _MAX_PACKET:  # a long event continues in the next packet
+            chunk = self._payload()
+            payload += chunk
+        if payload and payload[0] == _ERROR_PACKET:
+            MysqlPacket(payload, self.encoding).raise_for_error()
+        return payload
+
+    def _payload(self) -> bytes:
+        low, high, seq = _PACKET_HEADER.unpack(self._read_exactly(4))
+        if seq != self._next_seq_id:
+            self._force_close()
+            raise StreamLost(f"packet sequence number {seq}, expected {self._next_seq_id}")
+        self._next_seq_id = (seq + 1) & 0xFF
+        return self._read_exactly(low | high << 16)
+
+    def _read_exactly(self, size: int) -> bytes:
+        try:
+            data: bytes = self._rfile.read(size)
+        except OSError as exc:  # a timeout included: the heartbeat did not arrive
+            self._force_close()
+            raise StreamLost(f"Lost connection to server during query ({exc})") from exc
+        if len(data) < size:
+            self._force_close()
+            raise StreamLost("Lost connection to server during query")
+        return data
 
     def _read_packet(self, packet_type: Any = MysqlPacket) -> Any:
         if self.pending is not None:

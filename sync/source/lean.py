@@ -17,6 +17,8 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pymysql.protocol import MysqlPacket
+
 from sync.model import Op
 from sync.source import rows
 from sync.source.connection import ReplicationConnection
@@ -26,6 +28,7 @@ from sync.source.transactions import Assembler
 
 _HEADER = struct.Struct("<xIBIIIH")  # OK byte; timestamp, type, server id, size, log_pos, flags
 _MARIADB_GTID = struct.Struct("<QIB")  # sequence number, domain, flags
+_TABLE_ID = struct.Struct("<IH")  # six bytes, little-endian
 _ROWS_V1, _ROWS_V2 = (0x17, 0x18, 0x19), (0x1E, 0x1F, 0x20)  # write, update, delete
 _UPDATE_KINDS = frozenset({0x18, 0x1F})
 _LEAN_OPS: Mapping[int, Op] = {
@@ -54,19 +57,27 @@ class LeanPath:
         self._tables = tables
 
     def step(self) -> bool:
-        """Read one packet; True when it was handled here, else the library reads it next."""
+        """Read packets while they are of the kinds above, until a transaction is complete
+        (or the reader's end is reached): True then. False when a packet is not one of them:
+        the library reads it next."""
         connection = self._connection()
         if connection is None:
             return False
-        packet = connection._read_packet()
-        data: bytes = packet._data
-        handler = _LEAN.get(data[5]) if len(data) > _HEADER.size and data[0] == 0 else None
-        if handler is not None:
+        tx, stream = self._tx, self._stream
+        # One loop per transaction rather than one call per packet: a one-row transaction
+        # is four packets, and the reader's per-call overhead was a tenth of its time.
+        while True:
+            data = connection.read_payload()
+            handler = _LEAN.get(data[5]) if len(data) > _HEADER.size and data[0] == 0 else None
+            if handler is None:
+                break
             header = _HEADER.unpack_from(data)
-            if handler(self, data, header):
-                self._stream.log_pos = header[4]
+            if not handler(self, data, header):
+                break
+            stream.log_pos = header[4]
+            if tx.out or tx.done:
                 return True
-        connection.pending = packet
+        connection.pending = MysqlPacket(data, connection.encoding)
         return False
 
     def _connection(self) -> ReplicationConnection | None:
@@ -94,7 +105,8 @@ class LeanPath:
         return _table_id(data) in self._stream.table_map
 
     def _rows(self, data: bytes, header: tuple[int, ...]) -> bool:
-        source = self._stream.table_map.get(_table_id(data))
+        table_id = _table_id(data)
+        source = self._stream.table_map.get(table_id)
         if source is None:
             return True  # an untracked table: the library skips its rows likewise
         tx = self._tx
@@ -103,8 +115,8 @@ class LeanPath:
         ):
             tx.pos = header[4]
             return True
-        group = tx.current(f"a row change on {source.schema}.{source.table}")
-        info = self._cache.table(_table_id(data), source)
+        group = tx.group or tx.current(f"a row change on {source.schema}.{source.table}")
+        info = self._cache.table(table_id, source)
         images = self._images(data, header, info)
         if images is None:
             return False
@@ -142,7 +154,10 @@ class LeanPath:
 
 
 def _table_id(data: bytes) -> int:
-    return int.from_bytes(data[_HEADER.size : _HEADER.size + 6], "little")
+    low: int
+    high: int
+    low, high = _TABLE_ID.unpack_from(data, _HEADER.size)
+    return low | high << 32
 
 
 _LEAN: Mapping[int, Callable[[LeanPath, bytes, tuple[int, ...]], bool]] = {
