@@ -203,7 +203,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def chart(samples: Samples, path: Path) -> None:
-    import matplotlib  # noqa: PLC0415 - optional, for the chart only
+    try:
+        import matplotlib  # noqa: PLC0415 - optional, for the chart only
+    except ImportError:
+        # The figures above are the result; a missing chart must not fail the run.
+        print(f"no chart at {path}: matplotlib is not installed (pip install -e '.[bench]')",
+              file=sys.stderr)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
+from sync.frozen import fast_init
+
 Row: TypeAlias = Mapping[str, Any]
 Key: TypeAlias = tuple[Any, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, order=True)
 class Position:
     """A place in the source binlog: the start of the next event to read.
@@ -44,6 +47,7 @@ class Op(enum.StrEnum):
     DELETE = "delete"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RowChange:
     """One row changed in the source: before and after images, as the binlog has them.
@@ -68,6 +72,7 @@ class RowChange:
         return image
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SourceTransaction:
     """A whole committed source transaction; ``end`` is where to resume after it."""
@@ -125,6 +130,7 @@ class Reset:
     values: Row
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Upsert:
     """Insert ``row``, or when ``key`` exists overwrite only ``update_columns``.
@@ -142,6 +148,7 @@ class Upsert:
     resets: tuple[Reset, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Delete:
     """Delete the row with ``key`` if it exists."""
@@ -172,6 +179,7 @@ class DeleteWhere:
 TargetOp: TypeAlias = Upsert | Delete | UpdateWhere | DeleteWhere
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """The last source position whose transaction is fully applied to the targets."""

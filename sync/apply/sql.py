@@ -103,12 +103,24 @@ def _float(value: float) -> str:
     return repr(value) + ("" if "e" in repr(value) else "e0")
 
 
+_last_datetime: tuple[datetime.datetime | None, str] = (None, "")
+
+
 def _datetime(value: datetime.datetime) -> str:
+    # A transaction's commit time fills the time columns of each of its rows (and the
+    # files row beside it): the same object, written once.
+    global _last_datetime  # noqa: PLW0603 - one entry, swapped whole (atomic under the GIL)
+    last = _last_datetime
+    if last[0] is value:
+        return last[1]
     # isoformat is several times faster than PyMySQL's format-based escape. Sessions run
     # in UTC, so an aware value is written as its naive UTC time (PyMySQL drops the offset).
-    if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    return "'" + value.isoformat(" ") + "'"
+    text = value
+    if text.tzinfo is not None:
+        text = text.astimezone(datetime.UTC).replace(tzinfo=None)
+    literal = "'" + text.isoformat(" ") + "'"
+    _last_datetime = (value, literal)
+    return literal
 
 
 _LITERALS: Final[dict[type, Callable[[Any], str]]] = {

@@ -85,3 +85,15 @@ def test_upsert_without_update_columns_keeps_the_row() -> None:
 @given(st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from("\0\n\r\\'\"\x1a")))
 def test_text_literals_escape_as_pymysql_does(text: str) -> None:
     assert literal(text) == "'" + escape_string(text) + "'"
+
+
+def test_a_datetime_written_again_and_between_others_keeps_its_own_literal() -> None:
+    commit = datetime.datetime(2024, 5, 6, 7, 8, 9)
+    other = datetime.datetime(2023, 1, 1, 0, 0, 0, 500)
+    aware = datetime.datetime(2024, 5, 6, 9, 8, 9,
+                              tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    written = [literal(v) for v in (commit, commit, other, commit, aware, aware, commit)]
+    assert written == ["'2024-05-06 07:08:09'", "'2024-05-06 07:08:09'",
+                       "'2023-01-01 00:00:00.000500'", "'2024-05-06 07:08:09'",
+                       "'2024-05-06 07:08:09'", "'2024-05-06 07:08:09'",
+                       "'2024-05-06 07:08:09'"]
