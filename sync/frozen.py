@@ -15,6 +15,7 @@ decorator refuses anything else, so a later change to a class cannot be silently
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -28,13 +29,19 @@ def fast_init(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__} must be a frozen dataclass with slots")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} has __post_init__, which fast_init does not call")
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    # InitVar pseudo-fields and the like are parameters but not fields: refused here.
+    generated = list(inspect.signature(cls.__init__).parameters)[1:]
+    if generated != [item.name for item in fields]:
+        raise TypeError(f"{cls.__name__}: __init__ takes {generated}, not just its fields")
     namespace: dict[str, Any] = {}
     args, body = [], []
-    for index, item in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
+    for index, item in enumerate(fields):
         plain = item.init and not item.kw_only and item.default_factory is dataclasses.MISSING
         # Defaults and setters reach the code as namespace entries, never as text; a field
         # name is checked to be a plain identifier that cannot shadow one of them.
-        if not plain or not item.name.isidentifier() or item.name.startswith(("_fi_", "self")):
+        shadows = item.name == "self" or item.name.startswith("_fi_")
+        if not plain or shadows or not item.name.isidentifier():
             raise TypeError(f"{cls.__name__}.{item.name}: only plain fields are supported")
         if item.default is dataclasses.MISSING:
             args.append(item.name)

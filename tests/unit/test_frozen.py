@@ -70,9 +70,14 @@ def test_classes_it_cannot_serve_are_refused() -> None:
         x: int
 
     @dataclass(frozen=True, slots=True)
+    class WithInitVar:
+        x: int
+        scale: dataclasses.InitVar[int] = 1
+
+    @dataclass(frozen=True, slots=True)
     class Shadowing:
         _fi_s0: int
 
-    for cls in (Mutable, Factory, After, NoSlots, Shadowing):
+    for cls in (Mutable, Factory, After, NoSlots, WithInitVar, Shadowing):
         with pytest.raises(TypeError):
             fast_init(cls)
