@@ -17,7 +17,7 @@ Anything unusual is left to the library, which reads it or raises the reader's e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sync.source.columns import _DECODE_ERRORS, Image, Reader, column_reader
@@ -53,31 +53,6 @@ class TableReader:
         if pos != end or (update and len(images) % 2):
             return None
         return images
-
-    def _rows_by_columns(self, data: bytes, pos: int, end: int, update: bool) -> list[Image] | None:
-        """:meth:`rows` with each column's reader in turn: the decoder's reference in tests."""
-        return replace(self, decoder=self._decode_by_columns).rows(data, pos, end, update)
-
-    def _decode_by_columns(self, data: bytes, pos: int, end: int) -> tuple[list[Image], int]:
-        images: list[Image] = []
-        while pos < end:
-            image, pos = self._image_by_columns(data, pos)
-            images.append(image)
-        return images, pos
-
-    def _image_by_columns(self, data: bytes, pos: int) -> tuple[Image, int]:
-        width = len(self.present)
-        nulls = int.from_bytes(data[pos : pos + width], "little")
-        pos += width
-        image: Image = {}
-        bit = 1
-        for name, read in self.columns:
-            if nulls & bit:
-                image[name] = None
-            else:
-                image[name], pos = read(data, pos)
-            bit <<= 1
-        return image, pos
 
 
 def compile_table(columns: Sequence[Any]) -> TableReader | None:
