@@ -44,8 +44,8 @@ from sync.pipeline import (
     StreamResult,
 )
 from sync.settings import Settings
-from sync.source.binlog import open_binlog
 from sync.source.events import Heartbeat
+from sync.source.split import BinlogOpener
 from sync.state import StateStore
 
 log = structlog.get_logger("aurora_sync.daemon")
@@ -199,9 +199,9 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
         schemas = {spec.source_schema, *route_schemas(spec)}
         if run.heartbeat_schema:
             schemas.add(run.heartbeat_schema)
-        open_source = run.open_source or (
-            lambda position: open_binlog(settings, position, schemas=schemas,
-                                         blocking=run.blocking, end=run.until)
+        open_source = run.open_source or BinlogOpener(
+            settings, schemas=schemas, blocking=run.blocking, end=run.until,
+            mode=settings.stream_reader,
         )
         options = StreamOptions(
             limits=BatchLimits.from_settings(settings),

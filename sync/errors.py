@@ -54,6 +54,12 @@ class AuroraSyncError(Exception):
         self.position = position
         super().__init__(self.describe())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its parts: the binlog reader process sends its errors to the stream's.
+        parts = {"fix": self.fix, "table": self.table, "key": self.key,
+                 "position": self.position}
+        return _rebuild, (type(self), self.reason, parts)
+
     def context(self) -> dict[str, str]:
         """The structured context, for logs and the state schema."""
         ctx: dict[str, str] = {}
@@ -74,6 +80,10 @@ class AuroraSyncError(Exception):
         if self.fix:
             text += f"\n  fix: {self.fix}"
         return text
+
+
+def _rebuild(cls: type[AuroraSyncError], reason: str, parts: dict[str, Any]) -> AuroraSyncError:
+    return cls(reason, **parts)
 
 
 class ConfigError(AuroraSyncError):

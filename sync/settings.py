@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         16 * 1024 * 1024, ge=1024, validation_alias=_env("AURORA_SYNC_BATCH_MAX_BYTES")
     )
     batch_max_ms: int = Field(100, ge=1, validation_alias=_env("AURORA_SYNC_BATCH_MAX_MS"))
+    # "process": the binlog is read in a child process and decoded, mapped and written in
+    # the stream's (sync.source.split: 1.07-1.17x the catch-up rate on two cores);
+    # "thread": all in one process.
+    stream_reader: Literal["process", "thread"] = Field(
+        "process", validation_alias=_env("AURORA_SYNC_STREAM_READER")
+    )
     retry_max_seconds: float = Field(
         300.0, gt=0, validation_alias=_env("AURORA_SYNC_RETRY_MAX_SECONDS")
     )

@@ -61,7 +61,7 @@ from sync.source.position import (
     parse_mariadb_gtids,
 )
 from sync.source.tables import Table, TableCache
-from sync.source.transactions import Assembler, GtidState, Query
+from sync.source.transactions import Assembler, GtidState, Query, RawTransaction
 
 # Event types the library does not parse, by what they mean for us.
 _ANONYMOUS_GTID, _HEARTBEAT_V2 = 0x22, 0x29
@@ -115,17 +115,20 @@ class BinlogReader(Iterator[StreamEvent]):
         gtids: GtidState,
         progress_every: float,
         lean: bool = True,
+        raw: bool = False,
     ) -> None:
         self._stream = stream
         self._endpoint = endpoint
         self._schemas = schemas
         self._tables = tables
         self._tx = Assembler(
-            start, schemas=schemas, end=end, gtids=gtids, progress_every=progress_every
+            start, schemas=schemas, end=end, gtids=gtids, progress_every=progress_every,
+            raw=raw and lean,
         )
         self._cache = TableCache(lean=lean, here=self._tx.here)
         self._lean = (
-            LeanPath(stream, self._tx, self._cache, schemas=schemas, tables=tables)
+            LeanPath(stream, self._tx, self._cache, schemas=schemas, tables=tables,
+                     raw=raw)
             if lean
             else None
         )
@@ -140,6 +143,14 @@ class BinlogReader(Iterator[StreamEvent]):
         return self
 
     def __next__(self) -> StreamEvent:
+        event = self.read()
+        if isinstance(event, RawTransaction):
+            raise TypeError("a raw reader is read with read(), not iterated")
+        return event
+
+    def read(self) -> StreamEvent | RawTransaction:
+        """The next event (raw mode: a transaction as :class:`RawTransaction`); raises
+        StopIteration at the end."""
         tx = self._tx
         while not tx.out:
             if tx.done:
@@ -390,6 +401,7 @@ def open_binlog(
     auto_position: bool = False,
     progress_every: float = 1.0,
     lean: bool = True,
+    raw: bool = False,
 ) -> BinlogReader:
     """Open the source's binlog at ``start`` (never "wherever the source is now").
 
@@ -400,6 +412,8 @@ def open_binlog(
     transaction without tracked rows is yielded empty at most every ``progress_every``
     seconds, so the checkpoint follows the source while aurora is idle. ``lean=False``
     reads every event through the library's event classes (slower; the same values).
+    ``raw=True`` leaves the lean path's rows events undecoded (:meth:`BinlogReader.read`
+    returns :class:`RawTransaction`; :mod:`sync.source.split` decodes them elsewhere).
     """
     _check_library()
     # The library logs its settings, password included, at INFO when logging is enabled.
@@ -451,4 +465,5 @@ def open_binlog(
         gtids=gtids,
         progress_every=progress_every,
         lean=lean,
+        raw=raw,
     )

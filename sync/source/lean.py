@@ -49,12 +49,17 @@ class LeanPath:
         *,
         schemas: frozenset[str],
         tables: frozenset[TableName] | None,
+        raw: bool = False,
     ) -> None:
         self._stream = stream
         self._tx = tx
         self._cache = cache
         self._schemas = schemas
         self._tables = tables
+        self._raw = raw
+        # raw: by table id, its Table, the serial the decoding side knows it by, its spec.
+        self._serials: dict[int, tuple[Table, int, TableSpec]] = {}
+        self._next_serial = 0
 
     def step(self) -> bool:
         """Read packets while they are of the kinds above, until a transaction is complete
@@ -117,6 +122,8 @@ class LeanPath:
             return True
         group = tx.group or tx.current(f"a row change on {source.schema}.{source.table}")
         info = self._cache.table(table_id, source)
+        if self._raw:
+            return self._raw_rows(data, header, info, table_id, group.rows)
         images = self._images(data, header, info)
         if images is None:
             return False
@@ -134,7 +141,41 @@ class LeanPath:
         tx.pos = header[4]
         return True
 
+    def _raw_rows(self, data: bytes, header: tuple[int, ...], info: Table, table_id: int,
+                  group: list[Any]) -> bool:
+        """Raw mode: the event's bytes join the transaction undecoded, for another process
+        to decode (:mod:`sync.source.split`); the checks that send it to the library here
+        are the ones made without decoding."""
+        span = self._span(data, header, info)
+        if span is None:
+            return False
+        reader = info.reader
+        assert reader is not None  # _span checked it
+        start, end = span
+        width = len(reader.present)
+        update = header[1] in _UPDATE_KINDS
+        if data[start : start + width] != reader.present or (
+            update and data[start + width : start + 2 * width] != reader.present
+        ):
+            return False
+        known = self._serials.get(table_id)
+        if known is None or known[0] is not info:
+            spec = (info.schema, info.table, list(info.source.columns))
+            known = (info, self._next_serial, spec)
+            self._next_serial += 1
+            self._serials[table_id] = known
+        self._tx.pos = header[4]
+        group.append((known[1], header[1], data, start, end, header[4], known[2]))
+        return True
+
     def _images(self, data: bytes, header: tuple[int, ...], info: Table) -> list[rows.Image] | None:
+        span = self._span(data, header, info)
+        if span is None or info.reader is None:
+            return None
+        return info.reader.rows(data, span[0], span[1], header[1] in _UPDATE_KINDS)
+
+    def _span(self, data: bytes, header: tuple[int, ...], info: Table) -> tuple[int, int] | None:
+        """Where a rows event's row images start and end, or None for the library."""
         kind = header[1]
         lengths = getattr(self._stream, "_BinLogStreamReader__post_header_lengths", None)
         version_2 = kind in _ROWS_V2
@@ -150,7 +191,16 @@ class LeanPath:
             return None
         checksum = getattr(self._stream, "_BinLogStreamReader__use_checksum", True)
         end = len(data) - (4 if checksum else 0)
-        return info.reader.rows(data, pos + 1, end, kind in _UPDATE_KINDS)
+        return pos + 1, end
+
+
+TableSpec = tuple[str, str, list[Any]]
+"""What a raw rows event is decoded against: schema, table and the library's columns."""
+
+RawRows = tuple[int, int, bytes, int, int, int, TableSpec | None]
+"""A rows event left undecoded: the table's serial (new for each table map read), event
+type, the packet, where its row images start and end, its end position in the file, and
+the table's spec (the sending side leaves it out where the receiving side has it)."""
 
 
 def _table_id(data: bytes) -> int:

@@ -30,7 +30,20 @@ from sync.source.events import Heartbeat, Rotate, SchemaChange, StreamEvent
 FL_STANDALONE, FL_PREPARED_XA = 1, 64
 
 Row = tuple[str, str, Op, Any, Any, Position]
-"""A row change waiting for its commit: schema, table, op, before, after, where it was read."""
+"""A row change waiting for its commit: schema, table, op, before, after, where it was read.
+In raw mode a transaction's rows also hold rows events left undecoded
+(:data:`sync.source.lean.RawRows`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawTransaction:
+    """Raw mode: a committed transaction whose rows events may still be bytes; another
+    process decodes them (:mod:`sync.source.split`). ``position`` as
+    :attr:`SourceTransaction.end`; ``timestamp`` is the commit's, in epoch seconds."""
+
+    rows: list[Any]
+    position: Position
+    timestamp: int
 
 
 class GtidState(Protocol):
@@ -87,10 +100,12 @@ class Assembler:
         end: Position | None,
         gtids: GtidState,
         progress_every: float,
+        raw: bool = False,
     ) -> None:
         self.file = start.file
         self.pos = start.pos
-        self.out: deque[StreamEvent] = deque()
+        self.out: deque[StreamEvent | RawTransaction] = deque()
+        self._raw = raw
         self.done = False
         self.group: Group | None = None
         self._schemas = schemas
@@ -166,7 +181,10 @@ class Assembler:
         for change in group.ddl if group else ():
             self.out.append(replace(change, position=safe, commit_ts=commit_ts))
         now = time.monotonic()
-        if rows or now - self._last_yield >= self._progress_every:
+        if self._raw and (rows or now - self._last_yield >= self._progress_every):
+            self.out.append(RawTransaction(rows or [], safe, timestamp))
+            self._last_yield = now
+        elif rows or now - self._last_yield >= self._progress_every:
             changes = tuple(
                 RowChange(s, t, op, before, after, commit_ts, at)
                 for s, t, op, before, after, at in rows or ()

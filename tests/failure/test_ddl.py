@@ -100,4 +100,5 @@ def test_ddl_on_mapped_table_halts_then_accept_ddl_continues(
     assert_exact(d)
     # Past the statement, a plain restart no longer stops at it.
     decided.start()
+    decided.wait_http()  # a SIGTERM before the daemon handles it would kill it
     drain(d, decided)

@@ -17,11 +17,12 @@ import pytest
 
 from sync.dev.localdb import LocalServer
 from sync.dev.localenv import reader_settings
-from sync.model import SourceTransaction
+from sync.model import Position, SourceTransaction
 from sync.settings import Settings
 from sync.source import binlog
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.position import current_position
+from sync.source.split import ProcessReader
 
 pytestmark = pytest.mark.integration
 
@@ -94,30 +95,19 @@ def _settings(server: LocalServer) -> Settings:
     return reader_settings(server, server_id=4_300_101)
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["lean", "library"])
+@pytest.fixture(scope="module", params=[True, False, "process"],
+                ids=["lean", "library", "reader-process"])
 def golden(
     source_server: LocalServer, request: pytest.FixtureRequest
 ) -> Iterator[tuple[dict[int, Any], dict[int, Any]]]:
     """Rows as SELECT returns them and as the reader streams them: through its lean row
-    readers (which must then read every row event), or through the library's."""
+    readers (which must then read every row event), through the library's, or as bytes from
+    the reader process decoded in this one (which must then decode every row event)."""
+    start, end, selected = _write_rows(source_server)
+    if request.param == "process":
+        yield selected, _through_the_reader_process(source_server, start, end)
+        return
     lean: bool = request.param
-    source_server.execute(f"DROP DATABASE IF EXISTS {DB}")
-    source_server.execute(f"CREATE DATABASE {DB}")
-    source_server.execute(f"CREATE TABLE {DB}.t ({COLUMNS})")
-    with contextlib.closing(source_server.connect(DB)) as conn, conn.cursor() as cur:
-        start = current_position(conn)
-        # Zero and partial dates need a permissive sql_mode, as legacy applications have.
-        cur.execute("SET SESSION sql_mode = ''")
-        for row in ROWS:
-            names = ", ".join(row)
-            marks = ", ".join(["%s"] * len(row))
-            cur.execute(f"INSERT INTO t ({names}) VALUES ({marks})", list(row.values()))
-        cur.execute("UPDATE t SET ti = ti WHERE id = 1")  # a no-op: no row event
-        cur.execute("UPDATE t SET i = 7 WHERE id = 3")
-        end = current_position(conn)
-        cur.execute("SELECT * FROM t ORDER BY id")
-        names = [d[0] for d in cur.description]
-        selected = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
     streamed: dict[int, Any] = {}
     with pytest.MonkeyPatch.context() as patch:
         if lean:
@@ -134,6 +124,42 @@ def golden(
                 for change in event.changes:
                     streamed[change.image["id"]] = dict(change.image)
     yield selected, streamed
+
+
+def _write_rows(server: LocalServer) -> tuple[Position, Position, dict[int, Any]]:
+    """The rows written afresh: where their binlog starts and ends, and SELECT's values."""
+    server.execute(f"DROP DATABASE IF EXISTS {DB}")
+    server.execute(f"CREATE DATABASE {DB}")
+    server.execute(f"CREATE TABLE {DB}.t ({COLUMNS})")
+    with contextlib.closing(server.connect(DB)) as conn, conn.cursor() as cur:
+        start = current_position(conn)
+        # Zero and partial dates need a permissive sql_mode, as legacy applications have.
+        cur.execute("SET SESSION sql_mode = ''")
+        for row in ROWS:
+            names = ", ".join(row)
+            marks = ", ".join(["%s"] * len(row))
+            cur.execute(f"INSERT INTO t ({names}) VALUES ({marks})", list(row.values()))
+        cur.execute("UPDATE t SET ti = ti WHERE id = 1")  # a no-op: no row event
+        cur.execute("UPDATE t SET i = 7 WHERE id = 3")
+        end = current_position(conn)
+        cur.execute("SELECT * FROM t ORDER BY id")
+        names = [d[0] for d in cur.description]
+        selected = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    return start, end, selected
+
+
+def _through_the_reader_process(server: LocalServer, start: Position,
+                                end: Position) -> dict[int, Any]:
+    streamed: dict[int, Any] = {}
+    with ProcessReader(_settings(server), start, schemas={DB}, end=end,
+                       blocking=False) as reader:
+        for event in reader:
+            assert isinstance(event, SourceTransaction)
+            for change in event.changes:
+                streamed[change.image["id"]] = dict(change.image)
+        # Every rows event was decoded here: none went through the library in the child.
+        assert reader.expander.decoded == len(ROWS) + 1
+    return streamed
 
 
 def _not_lean(self: BinlogReader, event: Any) -> None:

@@ -1,9 +1,13 @@
 """The binlog reader on a real MariaDB: how transactions end, where positions fall, filters,
-DDL, partial images and GTID starts (PITFALLS 2, 3, 5, 7, 13)."""
+DDL, partial images and GTID starts (PITFALLS 2, 3, 5, 7, 13).
+
+Every test runs twice: with the reader in this process, and with the reader process
+(:mod:`sync.source.split`), whose events and errors must be the same."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +22,7 @@ from sync.settings import Settings
 from sync.source.binlog import open_binlog
 from sync.source.events import SchemaChange, StreamEvent
 from sync.source.position import current_position
+from sync.source.split import ProcessReader
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +32,13 @@ OTHER = "stream_other"
 
 def _settings(server: LocalServer) -> Settings:
     return reader_settings(server, server_id=4_300_201)
+
+
+@pytest.fixture(autouse=True, params=["in-process", "reader-process"])
+def reader_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "reader-process":
+        monkeypatch.setattr(sys.modules[__name__], "open_binlog", ProcessReader)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +55,8 @@ def db(source_server: LocalServer) -> LocalServer:
 def conn(db: LocalServer) -> Iterator[pymysql.Connection[Any]]:
     with contextlib.closing(db.connect(DB)) as connection:
         connection.cursor().execute(f"DELETE FROM {DB}.t")
+        connection.cursor().execute(f"DELETE FROM {DB}.aria")
+        connection.cursor().execute(f"DELETE FROM {OTHER}.t")
         yield connection
 
 
