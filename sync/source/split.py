@@ -70,8 +70,11 @@ _OPS: Mapping[int, Op] = {
     for kinds in ((0x17, 0x18, 0x19), (0x1E, 0x1F, 0x20))  # rows events v1, v2
     for kind, op in zip(kinds, (Op.INSERT, Op.UPDATE, Op.DELETE), strict=True)
 }
-_FRAME_ITEMS = 1000  # items per frame at most: about 1 MB of one-row transactions
-_CHILD_QUEUE = 1000  # items the child's reader gets ahead of its sender
+# A frame ends at 1,000 items (about 1 MB of one-row transactions) or past 8 MiB of rows
+# events, whichever comes first: large transactions are not gathered by the thousand.
+_FRAME_ITEMS = 1000
+_FRAME_BYTES = 8 << 20
+_CHILD_QUEUE = 256  # items the child's reader gets ahead of its sender
 _TABLES_KEPT = 256  # compiled tables kept by serial (a few per table and binlog file)
 _PR_SET_PDEATHSIG = 1
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named only from Python 3.10 on some builds
@@ -307,7 +310,8 @@ def _child() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != job.parent:
         return
-    items: Handoff[tuple[Any, ...]] = Handoff(_CHILD_QUEUE)
+    # Each item with the bytes of its rows events.
+    items: Handoff[tuple[int, tuple[Any, ...]]] = Handoff(_CHILD_QUEUE)
     specs = _Specs()
     sender = threading.Thread(target=_send, args=(frames, items), name="aurora-sync-send",
                               daemon=True)
@@ -322,13 +326,14 @@ def _child() -> None:
                     break
                 if isinstance(event, RawTransaction):
                     position = event.position
-                    items.put(("x", specs.once(event.rows), position.file, position.pos,
-                               position.gtid, event.timestamp))
+                    size = sum(len(e[2]) for e in event.rows if type(e[0]) is int)
+                    items.put((size, ("x", specs.once(event.rows), position.file,
+                                      position.pos, position.gtid, event.timestamp)))
                 else:
-                    items.put(("e", event))
-        items.put(("end", None))
+                    items.put((0, ("e", event)))
+        items.put((0, ("end", None)))
     except BaseException as exc:  # noqa: BLE001 - every error is the stream's to raise
-        items.put(("end", _portable(exc, job.start)))
+        items.put((0, ("end", _portable(exc, job.start))))
     sender.join()
 
 
@@ -361,12 +366,16 @@ class _Specs:
         return out
 
 
-def _send(frames: BinaryIO, items: Handoff[tuple[Any, ...]]) -> None:
+def _send(frames: BinaryIO, items: Handoff[tuple[int, tuple[Any, ...]]]) -> None:
+    """The sender thread: whatever the reader gathered meanwhile, as one frame."""
     try:
         while True:
-            batch = [items.get()]
-            while len(batch) < _FRAME_ITEMS and items.qsize():
-                batch.append(items.get_nowait())
+            size, item = items.get()
+            batch = [item]
+            while len(batch) < _FRAME_ITEMS and size < _FRAME_BYTES and items.qsize():
+                more, item = items.get_nowait()
+                batch.append(item)
+                size += more
             payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
             frames.write(_FRAME_HEADER.pack(len(payload)))
             frames.write(payload)

@@ -1,5 +1,6 @@
 """A row event longer than one protocol packet (16 MiB) reaches the stream whole, through the
-lean path's own packet reads and through the library's, on a real server."""
+lean path's own packet reads, through the library's and through the reader process's pipe,
+on a real server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sync.dev.localenv import reader_settings
 from sync.model import SourceTransaction
 from sync.source.binlog import open_binlog
 from sync.source.position import current_position
+from sync.source.split import ProcessReader
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +31,10 @@ def big_server() -> Iterator[LocalServer]:
     server.stop()
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "library"])
+@pytest.mark.parametrize("lean", [True, False, "process"],
+                         ids=["lean", "library", "reader-process"])
 def test_a_row_of_20_mib_streams_whole_between_two_small_ones(
-        big_server: LocalServer, lean: bool) -> None:
+        big_server: LocalServer, lean: bool | str) -> None:
     big_server.execute(f"DROP DATABASE IF EXISTS {DB}")
     big_server.execute(f"CREATE DATABASE {DB}")
     big_server.execute(f"CREATE TABLE {DB}.t (id INT PRIMARY KEY, v LONGBLOB)")
@@ -45,7 +48,10 @@ def test_a_row_of_20_mib_streams_whole_between_two_small_ones(
         cur.execute("INSERT INTO t VALUES (3, %s)", [b"after"])
         conn.commit()
     settings = reader_settings(big_server, server_id=4_300_531)
-    with open_binlog(settings, start, schemas={DB}, blocking=False, lean=lean) as reader:
+    opened = (ProcessReader(settings, start, schemas={DB}, blocking=False)
+              if lean == "process" else
+              open_binlog(settings, start, schemas={DB}, blocking=False, lean=bool(lean)))
+    with opened as reader:
         rows = [change.image for event in reader if isinstance(event, SourceTransaction)
                 for change in event.changes]
     assert [row["id"] for row in rows] == [1, 2, 3]
