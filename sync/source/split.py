@@ -175,6 +175,8 @@ class ProcessReader:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "sync.source.split"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            # Its own session: a terminal's Ctrl-C reaches the daemon, which stops it.
+            start_new_session=True,
         )
         assert self._process.stdin is not None and self._process.stdout is not None
         # The settings (passwords included) go through the pipe, never argv or the environment.
@@ -187,6 +189,10 @@ class ProcessReader:
         self._start = start
         self._closed = False
         self.expander = Expander()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     def __enter__(self) -> ProcessReader:
         return self

@@ -18,6 +18,7 @@ from sync.model import Position, SourceTransaction
 from sync.settings import Settings
 from sync.source.binlog import open_binlog
 from sync.source.position import current_position
+from sync.source.split import ProcessReader
 from tests.bad_input import BadInputRecorder
 
 pytestmark = pytest.mark.integration
@@ -89,6 +90,35 @@ def test_tls_reader_verifies_and_uses_tls_on_both_connections(tls_server: LocalS
     events = _write_and_read(tls_server, settings, f"INSERT INTO {DB}.t VALUES (2, 'tls')")
     txs = [e for e in events if isinstance(e, SourceTransaction)]
     assert [c.image["id"] for tx in txs for c in tx.changes] == [2]
+
+
+def test_the_reader_process_uses_tls_and_keeps_the_password_off_its_command_line(
+        tls_server: LocalServer) -> None:
+    assert tls_server.tls is not None
+    settings = _settings(tls_server, source_host="localhost", source_user="tls_reader",
+                         source_password="tls-pw", source_ssl_ca=tls_server.tls.ca_cert)
+    with contextlib.closing(tls_server.connect()) as conn:
+        start = current_position(conn)
+        conn.cursor().execute(f"INSERT INTO {DB}.t VALUES (4, 'tls through the pipe')")
+    with ProcessReader(settings, start, schemas={DB}, blocking=True) as reader:
+        # The settings reached it through its stdin: nothing in its argv or environment.
+        proc = Path(f"/proc/{reader.pid}")
+        assert b"tls-pw" not in (proc / "cmdline").read_bytes()
+        assert b"tls-pw" not in (proc / "environ").read_bytes()
+        first = next(e for e in reader if isinstance(e, SourceTransaction) and e.changes)
+    assert [c.image["id"] for c in first.changes] == [4]
+
+
+def test_the_reader_process_refuses_a_certificate_from_another_ca(
+        tls_server: LocalServer, tmp_path: Path) -> None:
+    other = make_tls_files(tmp_path / "other", hostnames=("localhost",))
+    settings = _settings(tls_server, source_host="localhost", source_user="tls_reader",
+                         source_password="tls-pw", source_ssl_ca=other.ca_cert)
+    with pytest.raises(ConnectError, match="TLS verification failed") as caught, \
+            ProcessReader(settings, Position("binlog.000001", 4), schemas={DB}) as reader:
+        list(reader)
+    assert "tls-pw" not in caught.value.describe()
+    assert caught.value.fix
 
 
 @pytest.mark.bad_input
