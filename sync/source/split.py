@@ -37,6 +37,7 @@ import ctypes
 import fcntl
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
@@ -174,7 +175,8 @@ class ProcessReader:
             [package_root, *filter(None, [env.get("PYTHONPATH")])])
         self._process = subprocess.Popen(
             [sys.executable, "-m", "sync.source.split"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            # Unbuffered: select() on the pipe then says all there is to read.
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
             # Its own session: a terminal's Ctrl-C reaches the daemon, which stops it.
             start_new_session=True,
         )
@@ -188,6 +190,9 @@ class ProcessReader:
         self._frames = self._process.stdout
         self._start = start
         self._closed = False
+        # The child forwards the source's heartbeats, so it is never silent for long unless
+        # it hangs; the first frame may also wait for its connection.
+        self._silence = settings.read_timeout + settings.connect_timeout
         self.expander = Expander()
 
     @property
@@ -227,16 +232,39 @@ class ProcessReader:
         self._process.wait(10)
         self._frames.close()
 
-    def _frame(self) -> bytes | None:
+    def _frame(self) -> bytearray | None:
+        """The next frame, or None once the child's end is closed."""
         try:
-            header = self._frames.read(_FRAME_HEADER.size)
-            if len(header) < _FRAME_HEADER.size:
+            header = self._read(_FRAME_HEADER.size)
+            if header is None:
                 return None
             (size,) = _FRAME_HEADER.unpack(header)
-            frame = self._frames.read(size)
+            return self._read(size)
         except (OSError, ValueError):  # closed by close(), from the stream's thread
             return None
-        return frame if len(frame) == size else None
+
+    def _read(self, size: int) -> bytearray | None:
+        frames = self._frames
+        data = bytearray(size)
+        view = memoryview(data)
+        got = 0
+        while got < size:
+            if not select.select([frames], [], [], self._silence)[0]:
+                raise self._silent()
+            count = os.readv(frames.fileno(), [view[got:]])
+            if not count:
+                return None
+            got += count
+        return data
+
+    def _silent(self) -> SourceConnectionLostError:
+        return SourceConnectionLostError(
+            f"the binlog reader process sent nothing for {self._silence:.0f} s, not even the "
+            "source's heartbeat: it is stopped or hung",
+            fix="nothing to do if it passes: the stream stops it and starts a new reader at "
+            "its committed checkpoint; if it repeats, report it with the log",
+            position=self._start,
+        )
 
     def _died(self) -> SourceConnectionLostError:
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -24,6 +24,7 @@ from sync.settings import Settings
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.events import Heartbeat
 from sync.source.position import current_position
+from sync.source.split import ProcessReader
 from tests.bad_input import BadInputRecorder
 
 pytestmark = [pytest.mark.integration, pytest.mark.failure]
@@ -134,6 +135,28 @@ def test_idle_stream_gets_heartbeats_and_a_silent_source_raises(server: LocalSer
         assert time.monotonic() - stopped_at < 6
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
+
+
+def test_a_hung_reader_process_is_noticed_while_an_idle_one_is_not(server: LocalServer) -> None:
+    # The child forwards the source's heartbeats: silence longer than read_timeout plus
+    # connect_timeout means it hangs (stopped here), and the stream gives it up.
+    settings = _settings(server, read_timeout=2.0, connect_timeout=1.0,
+                         replication_heartbeat=0.5)
+    with contextlib.closing(server.connect()) as conn:
+        start = current_position(conn)
+    reader = ProcessReader(settings, start, schemas={DB})
+    try:
+        consumer = Consumer(reader)  # type: ignore[arg-type]
+        consumer.next_matching(Heartbeat, timeout=5)
+        time.sleep(4)  # idle, longer than the silence allowed: heartbeats keep it alive
+        consumer.next_matching(Heartbeat, timeout=2)
+        os.kill(reader.pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        with pytest.raises(SourceConnectionLostError, match="sent nothing for 3 s"):
+            consumer.next_matching(SourceTransaction, timeout=10)
+        assert time.monotonic() - stopped_at < 6
+    finally:
+        reader.close()
 
 
 @pytest.mark.bad_input
