@@ -39,6 +39,7 @@ import os
 import pickle
 import select
 import signal
+import site
 import struct
 import subprocess
 import sys
@@ -168,15 +169,11 @@ class ProcessReader:
 
     def __init__(self, settings: Settings, start: Position, **options: Any) -> None:
         job = _Job(settings, start, options, os.getpid())
-        env = dict(os.environ)
-        # The child runs the code this process runs, wherever that package was imported from.
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(
-            [package_root, *filter(None, [env.get("PYTHONPATH")])])
         self._process = subprocess.Popen(
             [sys.executable, "-m", "sync.source.split"],
             # Unbuffered: select() on the pipe then says all there is to read.
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_environment(),
+            bufsize=0,
             # Its own session: a terminal's Ctrl-C reaches the daemon, which stops it.
             start_new_session=True,
         )
@@ -276,6 +273,19 @@ class ProcessReader:
             "for the process being killed (memory limits)",
             position=self._start,
         )
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with the folder this package was imported from first on the
+    child's path when it is not a site directory (a checkout, or a path a program added):
+    the child runs the code this process runs. A site directory stays where it is, after
+    the standard library."""
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[2]
+    sites = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if root not in sites:
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 class BinlogOpener:

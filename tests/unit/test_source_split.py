@@ -3,8 +3,11 @@ decoding of what arrives (the real processes run in tests/integration and tests/
 
 from __future__ import annotations
 
+import os
 import pickle
+import site
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,3 +124,15 @@ def test_errors_cross_the_pipe_whole(cls: type[errors.AuroraSyncError]) -> None:
         error.reason, error.fix, error.table, error.key, error.position)
     assert str(copy) == str(error)
     assert copy.exit_code == error.exit_code
+
+
+def test_the_child_imports_this_checkout_but_never_puts_a_site_directory_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(split.__file__).resolve().parents[2]
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setattr(site, "getsitepackages", lambda: ["/nowhere/site-packages"])
+    assert split._child_environment()["PYTHONPATH"] == os.pathsep.join(
+        [str(root), "/elsewhere"])
+    # Installed: the site directory keeps its place after the standard library.
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(root)])
+    assert split._child_environment()["PYTHONPATH"] == "/elsewhere"
