@@ -11,6 +11,10 @@ One run on one machine, on the same binlog:
    binlog range to the replica, untransformed: the physical reference.
 4. A naive applier (aurora-sync's reader, every row change its own autocommit statement)
    applies the first N/10 changes; its rate is reported.
+5. With ``--reader-rounds R``: the same backlog replayed 2R more times from P, with the
+   binlog read in-process (``AURORA_SYNC_STREAM_READER=thread``) and in the reader process,
+   alternately: what the reader process is worth, side by side. Replays write rows that
+   already hold their values, so they run faster than step 2; only their ratio counts.
 
 Prints the figures and the ratios; ``--json`` adds a machine-readable line for bench/run.py.
 """
@@ -22,6 +26,7 @@ import contextlib
 import json
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -155,6 +160,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=200_000)
     parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--reader-rounds", type=int, default=0,
+                        help="replays in-process then in the reader process, alternately")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     source = start_server("bench-source", server_id=11)
@@ -177,6 +184,11 @@ def main() -> int:
             replica.execute(f"CREATE TABLE naive_{db}.`{table}` LIKE `{db}`.`{table}`")
             replica.execute(f"INSERT INTO naive_{db}.`{table}` SELECT * FROM `{db}`.`{table}`")
         ours_s = ours(settings, start, end)
+        replays: dict[str, list[float]] = {"thread": [], "process": []}
+        for _ in range(args.reader_rounds):
+            for mode, rates in replays.items():
+                seconds = ours(settings.model_copy(update={"stream_reader": mode}), start, end)
+                rates.append(args.changes / seconds)
         native_s = native(source, replica, start, end)
         naive_n, naive_s = naive(settings, replica, f"naive_{db}", start, args.changes // 10)
     finally:
@@ -191,6 +203,14 @@ def main() -> int:
     print(f"aurora-sync stream:  {ours_rate:10,.0f} row changes/s ({ours_s:.1f} s)")
     print(f"native replication:  {native_rate:10,.0f} row changes/s ({native_s:.1f} s)")
     print(f"naive applier:       {naive_rate:10,.0f} row changes/s ({naive_n:,} changes)")
+    if args.reader_rounds:
+        thread, process = replays["thread"], replays["process"]
+        print("replays, reader in-process:  " + ", ".join(f"{r:,.0f}" for r in thread)
+              + " row changes/s")
+        print("replays, reader process:     " + ", ".join(f"{r:,.0f}" for r in process)
+              + " row changes/s")
+        print(f"reader process ratio: {statistics.median(process) / statistics.median(thread):.2f}x"
+              " (median replay against median replay)")
     print(f"ratio vs native: {ours_rate / native_rate:.2f}x (goal >= 1.0x)")
     print(f"ratio vs naive:  {ours_rate / naive_rate:.1f}x (goal >= 20x)")
     if args.json:

@@ -29,7 +29,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "bench_mapping.py": ["--changes", "100000", "--repeat", "3"],
         "bench_apply.py": [],
         "bench_binlog_read.py": ["50000", "500"],
-        "bench_stream.py": ["--changes", "50000", "--users", "500"],
+        "bench_stream.py": ["--changes", "50000", "--users", "500", "--reader-rounds", "1"],
         "bench_bootstrap.py": ["--rows", "100000"],
         "bench_validate.py": ["--rows", "100000"],
         "bench_lag.py": ["--seconds", "20", "--sysbench", "--cutover", "--chart", "LAG_PNG"],
@@ -38,7 +38,7 @@ SCALES: dict[str, dict[str, list[str]]] = {
         "bench_mapping.py": ["--changes", "200000", "--repeat", "3"],
         "bench_apply.py": [],
         "bench_binlog_read.py": ["200000", "2000"],
-        "bench_stream.py": ["--changes", "1000000", "--users", "5000"],
+        "bench_stream.py": ["--changes", "1000000", "--users", "5000", "--reader-rounds", "1"],
         # Servers with room for the data set (about 1 GB with the targets), as production
         # servers have: at the throwaway servers' 256M the random file ids of the targets
         # make the copy wait on page reads (bench/notes.md has both).
