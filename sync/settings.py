@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     )
     batch_max_ms: int = Field(100, ge=1, validation_alias=_env("AURORA_SYNC_BATCH_MAX_MS"))
     # "process": the binlog is read in a child process and decoded, mapped and written in
-    # the stream's (sync.source.split: 1.07-1.17x the catch-up rate on two cores);
+    # the stream's (sync.source.split: 1.02-1.17x the catch-up rate on two cores);
     # "thread": all in one process.
     stream_reader: Literal["process", "thread"] = Field(
         "process", validation_alias=_env("AURORA_SYNC_STREAM_READER")
