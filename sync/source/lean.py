@@ -31,7 +31,7 @@ _MARIADB_GTID = struct.Struct("<QIB")  # sequence number, domain, flags
 _TABLE_ID = struct.Struct("<IH")  # six bytes, little-endian
 _ROWS_V1, _ROWS_V2 = (0x17, 0x18, 0x19), (0x1E, 0x1F, 0x20)  # write, update, delete
 _UPDATE_KINDS = frozenset({0x18, 0x1F})
-_LEAN_OPS: Mapping[int, Op] = {
+EVENT_OPS: Mapping[int, Op] = {
     kind: op
     for kinds in (_ROWS_V1, _ROWS_V2)
     for kind, op in zip(kinds, (Op.INSERT, Op.UPDATE, Op.DELETE), strict=True)
@@ -127,17 +127,10 @@ class LeanPath:
         images = self._images(data, header, info)
         if images is None:
             return False
-        at, op = tx.here(), _LEAN_OPS[header[1]]
+        at, op = tx.here(), EVENT_OPS[header[1]]
         add = group.rows.append
-        if op is Op.UPDATE:
-            for index in range(0, len(images), 2):
-                add((info.schema, info.table, op, images[index], images[index + 1], at))
-        elif op is Op.INSERT:
-            for image in images:
-                add((info.schema, info.table, op, None, image, at))
-        else:
-            for image in images:
-                add((info.schema, info.table, op, image, None, at))
+        for before, after in image_pairs(op, images):
+            add((info.schema, info.table, op, before, after, at))
         tx.pos = header[4]
         return True
 
@@ -152,11 +145,7 @@ class LeanPath:
         reader = info.reader
         assert reader is not None  # _span checked it
         start, end = span
-        width = len(reader.present)
-        update = header[1] in _UPDATE_KINDS
-        if data[start : start + width] != reader.present or (
-            update and data[start + width : start + 2 * width] != reader.present
-        ):
+        if not reader.whole(data, start, header[1] in _UPDATE_KINDS):
             return False
         known = self._serials.get(table_id)
         if known is None or known[0] is not info:
@@ -192,6 +181,15 @@ class LeanPath:
         checksum = getattr(self._stream, "_BinLogStreamReader__use_checksum", True)
         end = len(data) - (4 if checksum else 0)
         return pos + 1, end
+
+
+def image_pairs(op: Op, images: list[rows.Image]) -> list[tuple[Any, Any]]:
+    """A rows event's images as (before, after) per row: an update's alternate."""
+    if op is Op.UPDATE:
+        return list(zip(images[::2], images[1::2], strict=True))
+    if op is Op.INSERT:
+        return [(None, image) for image in images]
+    return [(image, None) for image in images]
 
 
 TableSpec = tuple[str, str, list[Any]]

@@ -34,18 +34,21 @@ class TableReader:
     decoder: RowsDecoder = field(compare=False, repr=False)
     """All rows at once, generated from the columns' types and readers."""
 
+    def whole(self, data: bytes, pos: int, update: bool) -> bool:
+        """Whether the columns-present bitmaps at ``pos`` (two for an update) name every
+        column: a partial image is the library's to refuse."""
+        width = len(self.present)
+        if data[pos : pos + width] != self.present:
+            return False
+        return not update or data[pos + width : pos + 2 * width] == self.present
+
     def rows(self, data: bytes, pos: int, end: int, update: bool) -> list[Image] | None:
         """The row images of a rows event body (``update``: before and after alternate),
         or None where the library must read it."""
-        width = len(self.present)
         # Within the packet, the decoder reads the null bitmap's byte without a bounds test.
-        if end > len(data) or data[pos : pos + width] != self.present:
+        if end > len(data) or not self.whole(data, pos, update):
             return None
-        pos += width
-        if update:
-            if data[pos : pos + width] != self.present:
-                return None
-            pos += width
+        pos += len(self.present) * (2 if update else 1)
         try:
             images, pos = self.decoder(data, pos, end)
         except _DECODE_ERRORS:

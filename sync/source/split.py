@@ -45,9 +45,8 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -60,18 +59,12 @@ from sync.model import Op, Position, RowChange, SourceTransaction
 from sync.settings import Settings
 from sync.source.binlog import BinlogReader, open_binlog
 from sync.source.events import StreamEvent
-from sync.source.lean import RawRows, TableSpec
+from sync.source.lean import EVENT_OPS, RawRows, TableSpec, image_pairs
 from sync.source.rows import TableReader, compile_table
-from sync.source.transactions import RawTransaction
-from sync.source.transactions import _utc as utc
+from sync.source.transactions import CommitTimes, RawTransaction
 
 log = structlog.get_logger("aurora_sync.source")
 
-_OPS: Mapping[int, Op] = {
-    kind: op
-    for kinds in ((0x17, 0x18, 0x19), (0x1E, 0x1F, 0x20))  # rows events v1, v2
-    for kind, op in zip(kinds, (Op.INSERT, Op.UPDATE, Op.DELETE), strict=True)
-}
 # A frame ends at 1,000 items (about 1 MB of one-row transactions) or past 8 MiB of rows
 # events, whichever comes first: large transactions are not gathered by the thousand.
 _FRAME_ITEMS = 1000
@@ -79,7 +72,6 @@ _FRAME_BYTES = 8 << 20
 _CHILD_QUEUE = 256  # items the child's reader gets ahead of its sender
 _TABLES_KEPT = 256  # compiled tables kept by serial (a few per table and binlog file)
 _PR_SET_PDEATHSIG = 1
-_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named only from Python 3.10 on some builds
 _PIPE_SIZE = 1 << 20  # room for about a frame in the pipe while the stream reads one
 _FRAME_BUFFER = 1 << 16
 _FRAME_HEADER = struct.Struct("<I")  # a frame's length
@@ -96,15 +88,13 @@ class Expander:
     def __init__(self, kept: int = _TABLES_KEPT) -> None:
         self._tables: OrderedDict[int, tuple[str, str, TableReader]] = OrderedDict()
         self._kept = kept
-        self._stamp: tuple[int, datetime] = (-1, datetime.min)
+        self._commit_ts = CommitTimes()
         self.decoded = 0
         """Rows events decoded here (the rest arrive decoded by the library, in the child)."""
 
     def transaction(self, rows: list[Any], file: str, pos: int, gtid: str | None,
                     timestamp: int) -> SourceTransaction:
-        if self._stamp[0] != timestamp:
-            self._stamp = (timestamp, utc(timestamp))
-        commit_ts = self._stamp[1]
+        commit_ts = self._commit_ts(timestamp)
         changes: list[RowChange] = []
         add = changes.append
         for entry in rows:
@@ -114,22 +104,14 @@ class Expander:
                 continue
             raw: RawRows = entry
             serial, kind, data, start, end, at_pos, spec = raw
-            at, op = Position(file, at_pos), _OPS[kind]
+            at, op = Position(file, at_pos), EVENT_OPS[kind]
             schema, table, reader = self._table(serial, spec, at)
             images = reader.rows(data, start, end, op is Op.UPDATE)
             if images is None:
                 raise _refused(f"a rows event of {schema}.{table}", at)
             self.decoded += 1
-            if op is Op.UPDATE:
-                for index in range(0, len(images), 2):
-                    add(RowChange(schema, table, op, images[index], images[index + 1],
-                                  commit_ts, at))
-            elif op is Op.INSERT:
-                for image in images:
-                    add(RowChange(schema, table, op, None, image, commit_ts, at))
-            else:
-                for image in images:
-                    add(RowChange(schema, table, op, image, None, commit_ts, at))
+            for before, after in image_pairs(op, images):
+                add(RowChange(schema, table, op, before, after, commit_ts, at))
         return SourceTransaction(tuple(changes), Position(file, pos, gtid), commit_ts)
 
     def _table(self, serial: int, spec: TableSpec | None,
@@ -345,7 +327,7 @@ def _child() -> None:
     frames = os.fdopen(os.dup(1), "wb", buffering=_FRAME_BUFFER)
     os.dup2(2, 1)
     with contextlib.suppress(OSError):
-        fcntl.fcntl(frames.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+        fcntl.fcntl(frames.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
     job: _Job = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
     # What the libraries log here reaches the daemon's stderr as its own logs do: redacted.
     configure_logging(job.settings)

@@ -85,6 +85,19 @@ def _utc(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
 
 
+class CommitTimes:
+    """Commit timestamps as naive UTC datetimes: one datetime per second of commits, not
+    one per transaction."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[int, datetime] = (-1, EPOCH)
+
+    def __call__(self, timestamp: int) -> datetime:
+        if self._stamp[0] != timestamp:
+            self._stamp = (timestamp, _utc(timestamp))
+        return self._stamp[1]
+
+
 class Assembler:
     """Groups the events read into transactions; what is ready waits in :attr:`out`.
 
@@ -115,7 +128,7 @@ class Assembler:
         self._boundary = replace(start, gtid=gtids.text())
         self._parked: dict[str, Parked] = {}
         self._last_yield = time.monotonic()
-        self._stamp: tuple[int, datetime] = (-1, EPOCH)
+        self._utc = CommitTimes()
 
     @property
     def position(self) -> Position:
@@ -198,12 +211,6 @@ class Assembler:
         if not self._parked:
             return position
         return min([position, *(p.start for p in self._parked.values())])
-
-    def _utc(self, timestamp: int) -> datetime:
-        # One datetime per second of commits, not per transaction.
-        if self._stamp[0] != timestamp:
-            self._stamp = (timestamp, _utc(timestamp))
-        return self._stamp[1]
 
     # --- control events ------------------------------------------------------------------
 

@@ -97,6 +97,17 @@ def assert_exact(d: Deployment) -> None:
     assert problems == [], "\n".join(problems[:40])
 
 
+def _state_and_parent(pid: int | str) -> tuple[str, int] | None:
+    """A process's state letter and parent pid from /proc, None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # pid (comm) state ppid ...: comm may hold spaces, so split after its parenthesis.
+    state, ppid = stat.rpartition(")")[2].split()[:2]
+    return state, int(ppid)
+
+
 def reader_processes(parent: int) -> list[int]:
     """The binlog reader processes (``python -m sync.source.split``) ``parent`` started and
     that still run (zombies count as gone)."""
@@ -104,24 +115,22 @@ def reader_processes(parent: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        known = _state_and_parent(entry.name)
+        if known is None or known[0] == "Z" or known[1] != parent:
+            continue
         try:
-            stat = (entry / "stat").read_text()
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after its parenthesis.
-        state, ppid = stat.rpartition(")")[2].split()[:2]
-        if int(ppid) == parent and state != "Z" and b"sync.source.split" in cmdline:
+        if b"sync.source.split" in cmdline:
             found.append(int(entry.name))
     return found
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    """Still running (a zombie counts as gone)."""
+    known = _state_and_parent(pid)
+    return known is not None and known[0] != "Z"
 
 
 def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.2) -> None:
