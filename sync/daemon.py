@@ -201,7 +201,7 @@ def stream(settings: Settings, run: StreamRun | None = None) -> StreamResult:
             schemas.add(run.heartbeat_schema)
         open_source = run.open_source or BinlogOpener(
             settings, schemas=schemas, blocking=run.blocking, end=run.until,
-            mode=settings.stream_reader,
+            mode=settings.stream_reader, before=mapper.mapper.before_columns,
         )
         options = StreamOptions(
             limits=BatchLimits.from_settings(settings),

@@ -53,6 +53,8 @@ class RowChange:
     """One row changed in the source: before and after images, as the binlog has them.
 
     INSERT has only ``after``; DELETE only ``before``; UPDATE both. A snapshot row is an INSERT.
+    The stream's reader may leave out of ``before`` the columns the mapping does not read
+    from it (``Mapper.before_columns``): its key and looked-up columns are always there.
     """
 
     schema: str

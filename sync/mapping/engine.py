@@ -127,6 +127,18 @@ class Mapper:
                 return []
             raise self._missing(change, missing) from None
 
+    def before_columns(self, schema: str, table: str) -> frozenset[str] | None:
+        """The columns mapping reads from ``schema.table``'s before images (an update's, a
+        delete's), or None for every column: a decoder may leave the others out of them."""
+        if schema == self.spec.source_schema:
+            plan = self._tables.get(table)
+            return plan.before_columns if plan is not None else None
+        for route in self.spec.routes:
+            if route.schema == schema and (route.tables is None or table in route.tables):
+                key = self.primary_keys.get((schema, table))
+                return frozenset(key) if key else None
+        return None
+
     def map_or_missing(self, change: RowChange) -> list[TargetOp]:
         """The target operations of ``change``, or :class:`MissingParentError` naming the
         first parent the lookup state does not hold (the state untouched).

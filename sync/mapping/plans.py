@@ -187,6 +187,9 @@ class TablePlan:
             c: tuple(tuple(bind_walk(state, w) for w in step.walks) for step in plan)
             for c, plan in self.denorms.items()
         }
+        # What update and delete read from a before image: the key, and the looked-up
+        # columns whose change reaches descendants.
+        self.before_columns = frozenset((*self.key, *self.denorms))
 
     def key_of(self, image: Row) -> tuple[Any, ...]:
         if len(self.key) == 1:

@@ -15,7 +15,7 @@ globals of the namespace it runs in. The unit tests compare it with the readers.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -245,8 +245,59 @@ def _column_lines(column: Any, i: int, namespace: dict[str, Any]) -> list[str]:
     return [f"if nulls & {1 << i:#x}:", f"    v{i} = None", "else:", *(f"    {x}" for x in lines)]
 
 
-def generate(columns: Sequence[Any], compiled: Sequence[tuple[str, Reader]]) -> RowsDecoder:
-    """The decoder of a table's rows: see the module's docstring."""
+_SKIPPED_SIZES: Final = {_INT24: 3, _DOUBLE: 8, _YEAR: 1, _DATE: 3}
+
+
+def _skip_lines(column: Any, i: int, namespace: dict[str, Any]) -> list[str]:
+    """Lines that move ``pos`` past column i's value without reading it, where the inline
+    code would read it (the same width); else its reading lines."""
+    inline = _INLINE.get(column.type)
+    found = inline(column, i) if inline is not None else None
+    if found is None:
+        return _column_lines(column, i, namespace)
+    kind = column.type
+    ints = _INTS.get((kind, bool(column.unsigned)))
+    if ints is not None:
+        skip = [f"pos += {ints.size}"]
+    elif kind in _SKIPPED_SIZES:
+        skip = [f"pos += {_SKIPPED_SIZES[kind]}"]
+    elif kind in (_DATETIME2, _TIMESTAMP2):
+        width = 5 if kind == _DATETIME2 else 4
+        skip = [f"pos += {width + decode.fsp_bytes(_fsp(column))}"]
+    elif kind == _ENUM:
+        skip = [f"pos += {column.size}"]
+    else:
+        # A string: its length. One past the event leaves ``pos`` past its end for good,
+        # which TableReader refuses (``pos != end``).
+        skip = [found[0][0], "pos = e"]
+    return [f"if not nulls & {1 << i:#x}:", *(f"    {x}" for x in skip)]
+
+
+def _row_lines(
+    compiled: Sequence[tuple[str, Reader]], columns: Sequence[Any], namespace: dict[str, Any],
+    kept: Collection[int] | None,
+) -> list[str]:
+    """One row image read and appended: its null bitmap, its columns, its dict."""
+    width = (len(compiled) + 7) // 8
+    nulls = "data[pos]" if width == 1 else f'int.from_bytes(data[pos:pos + {width}], "little")'
+    lines = [f"nulls = {nulls}", f"pos += {width}"]
+    for i, column in enumerate(columns):
+        read = kept is None or i in kept
+        lines += (_column_lines if read else _skip_lines)(column, i, namespace)
+    image = ", ".join(f"n_{i}: v{i}" for i in range(len(compiled)) if kept is None or i in kept)
+    return [*lines, f"append({{{image}}})"]
+
+
+def generate(
+    columns: Sequence[Any], compiled: Sequence[tuple[str, Reader]], *,
+    kept: Collection[int] | None = None, pairs: bool = False,
+) -> RowsDecoder:
+    """The decoder of a table's rows: see the module's docstring.
+
+    ``kept``: the indexes of the columns its images hold (None: all); the others are
+    stepped over, unread. With ``pairs``, rows alternate an image of the kept columns and a
+    whole one: an update's before and after images, where only the after image is written.
+    """
     namespace: dict[str, Any] = {
         "U16": _UINT16.unpack_from,
         "U32": _UINT32.unpack_from,
@@ -257,13 +308,13 @@ def generate(columns: Sequence[Any], compiled: Sequence[tuple[str, Reader]]) -> 
         "date": date,
         "datetime": datetime,
     }
-    body: list[str] = []
-    for i, (column, (name, read)) in enumerate(zip(columns, compiled, strict=True)):
+    for i, (name, read) in enumerate(compiled):
         namespace[f"n_{i}"], namespace[f"r_{i}"] = name, read
-        body += _column_lines(column, i, namespace)
-    width = (len(compiled) + 7) // 8
-    nulls = "data[pos]" if width == 1 else f'int.from_bytes(data[pos:pos + {width}], "little")'
-    image = ", ".join(f"n_{i}: v{i}" for i in range(len(compiled)))
+    body = _row_lines(compiled, columns, namespace, kept)
+    if pairs:
+        # A pair's second image follows in the same pass, so the loop's test sees whole pairs.
+        body += _row_lines(compiled, columns, namespace, None)
+    kind = "rows" if kept is None else "pairs" if pairs else "kept columns"
     source = "\n".join(
         [
             "def decode_rows(data, pos, end):",
@@ -271,15 +322,12 @@ def generate(columns: Sequence[Any], compiled: Sequence[tuple[str, Reader]]) -> 
             "    append = images.append",
             "    stop = len(data)",
             "    while pos < end:",
-            f"        nulls = {nulls}",
-            f"        pos += {width}",
             *(f"        {line}" for line in body),
-            f"        append({{{image}}})",
             "    return images, pos",
         ]
     )
     # The source is fixed text and integers only (names, codecs and readers are globals),
     # so no table map can inject code into it.
-    exec(compile(source, f"<rows of {len(compiled)} columns>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<{kind} of {len(compiled)} columns>", "exec"), namespace)  # noqa: S102
     decoder: RowsDecoder = namespace["decode_rows"]
     return decoder

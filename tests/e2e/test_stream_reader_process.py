@@ -69,7 +69,7 @@ def test_rows_the_stream_cannot_decode_are_read_in_process_from_the_checkpoint(
     # decoding refuses, as it would for bytes the compiled readers cannot take.
     refused: list[Any] = []
 
-    def refuse(columns: Any) -> None:
+    def refuse(columns: Any, before: Any = None) -> None:
         refused.append(columns)
 
     monkeypatch.setattr(split, "compile_table", refuse)

@@ -184,6 +184,20 @@ def test_routes_copy_rows_as_they_are(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no primary key known"):
         mapper.map_change(RowChange("sbtest", "nokey", Op.INSERT, None, row, TS))
     assert mapper.map_change(RowChange("other", "t1", Op.INSERT, None, row, TS)) == []
+    # A routed table's before images need only its key; a table with no key known, all.
+    assert mapper.before_columns("sbtest", "t1") == frozenset({"id"})
+    assert mapper.before_columns("sbtest", "nokey") is None
+    assert mapper.before_columns("other", "t1") is None
+
+
+def test_before_images_need_the_key_and_the_columns_children_look_up(
+        spec: MappingSpec) -> None:
+    mapper = Mapper(spec, LookupState(spec))
+    kept = {t: sorted(mapper.before_columns("aurora", t) or ()) for t in spec.tables}
+    assert kept == {"users": ["id"], "semesters": ["id", "user_id"],
+                    "subjects": ["id", "semester_id"], "syllabus": ["id"], "repositories": ["id"]}
+    # Anything the mapping does not know is read whole (and refused or ignored as before).
+    assert mapper.before_columns("aurora", "audit_log") is None
 
 
 def test_unmapped_aurora_table_is_a_decision(spec: MappingSpec, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from sync.model import Op
 from sync.source.rows import Image, TableReader, compile_table
 
 
@@ -403,10 +404,11 @@ def typed_column(draw: st.DrawFn, name: str) -> tuple[SimpleNamespace, Value]:
 
 
 @st.composite
-def table_and_body(draw: st.DrawFn) -> tuple[TableReader, bytes, bool]:
+def columns_and_body(draw: st.DrawFn) -> tuple[list[SimpleNamespace], bytes, bool]:
     count = draw(st.integers(1, 12))
     typed = [draw(typed_column(f"c{i}")) for i in range(count)]
-    reader = compile_table([c for c, _ in typed])
+    columns = [c for c, _ in typed]
+    reader = compile_table(columns)
     assume(reader is not None)
     assert reader is not None
     update = draw(st.booleans())
@@ -415,7 +417,15 @@ def table_and_body(draw: st.DrawFn) -> tuple[TableReader, bytes, bool]:
         nulls = draw(st.integers(0, (1 << count) - 1))
         values = [draw(v) for i, (_, v) in enumerate(typed) if not nulls >> i & 1]
         images.append(nulls.to_bytes(len(reader.present), "little") + b"".join(values))
-    return reader, reader.present * (2 if update else 1) + b"".join(images), update
+    return columns, reader.present * (2 if update else 1) + b"".join(images), update
+
+
+@st.composite
+def table_and_body(draw: st.DrawFn) -> tuple[TableReader, bytes, bool]:
+    columns, body, update = draw(columns_and_body())
+    reader = compile_table(columns)
+    assert reader is not None
+    return reader, body, update
 
 
 @settings(max_examples=400, deadline=None)
@@ -452,3 +462,81 @@ def test_long_values_use_every_byte_of_their_length() -> None:
     assert reader.rows(body, 0, len(body), update=False) == [dict(zip(("tx", "mt", "lb", "vc"),
                                                                       values, strict=True))]
     assert_same(reader, body)
+
+
+# Before images of the kept columns only (TableReader.changes): the other columns are stepped
+# over, so the images must equal the whole ones cut down, and the after images stay whole.
+
+
+def cut_down(images: list[Image], kept: set[str], op: Op) -> list[Image]:
+    """Whole images as ``changes`` gives them: before images of an update or a delete
+    hold the kept columns only."""
+    if op is Op.INSERT:
+        return images
+    before = range(0, len(images), 2) if op is Op.UPDATE else range(len(images))
+    return [{c: v for c, v in image.items() if c in kept} if i in before else image
+            for i, image in enumerate(images)]
+
+
+@pytest.mark.parametrize("op", list(Op))
+def test_before_images_keep_the_named_columns_of_every_type(op: Op) -> None:
+    kept = {"i", "dtm3", "vc"}
+    reader = compile_table(EVERY_TYPE, before=kept)
+    assert reader is not None and reader.pairs is not None
+    update = op is Op.UPDATE
+    every_other = sum(1 << i for i in range(0, len(EVERY_TYPE), 2))
+    rows = [every_type_row(0, zero=False), every_type_row(every_other, zero=True),
+            every_type_row(every_other >> 1, zero=False), every_type_row(0, zero=True)]
+    body = reader.present * (2 if update else 1) + b"".join(rows)
+    whole = reader.rows(body, 0, len(body), update)
+    assert whole is not None
+    got = reader.changes(body, 0, len(body), op)
+    assert got == cut_down(whole, kept, op)
+    if op is not Op.INSERT:
+        assert set(got[0]) == kept
+    for cut in range(len(body)):  # a short body: refused where the whole images are
+        short = reader.rows(body[:cut], 0, cut, update)
+        expected = None if short is None else cut_down(short, kept, op)
+        assert reader.changes(body[:cut], 0, cut, op) == expected
+
+
+def test_before_columns_the_table_lacks_keep_the_images_whole() -> None:
+    reader = compile_table([ID, NAME], before={"id", "gone"})
+    assert reader is not None and reader.kept is None
+    body = reader.present * 2 + row(0, (1).to_bytes(4, "little"), text(b"a")) * 2
+    assert reader.changes(body, 0, len(body), Op.UPDATE) == [{"id": 1, "name": "a"}] * 2
+
+
+def test_a_skipped_text_that_does_not_decode_is_not_read() -> None:
+    """Only what is kept is decoded: a before image's undecodable text in a column the
+    mapping never reads does not send the event to the library."""
+    reader = compile_table([ID, NAME], before={"id"})
+    assert reader is not None
+    good, bad = text("ü".encode()), text(b"\xc3\x28")
+    body = reader.present * 2 + row(0, (1).to_bytes(4, "little"), bad) + row(
+        0, (1).to_bytes(4, "little"), good)
+    assert reader.rows(body, 0, len(body), update=True) is None
+    assert reader.changes(body, 0, len(body), Op.UPDATE) == [{"id": 1}, {"id": 1, "name": "ü"}]
+    past = reader.present + row(0, (1).to_bytes(4, "little"), b"\x05ab")  # text past the end
+    assert reader.changes(past, 0, len(past), Op.DELETE) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(columns_and_body(), st.data())
+def test_random_before_images_keep_what_is_named(
+    case: tuple[list[SimpleNamespace], bytes, bool], data: st.DataObject
+) -> None:
+    columns, body, update = case
+    whole_reader = compile_table(columns)
+    kept = set(data.draw(st.lists(st.sampled_from([c.name for c in columns]), min_size=1,
+                                  unique=True)))
+    reader = compile_table(columns, before=kept)
+    assert whole_reader is not None and reader is not None
+    assert (reader.pairs is None) is (len(kept) == len(columns))
+    cut = data.draw(st.integers(0, len(body)))
+    for op in [Op.UPDATE] if update else [Op.INSERT, Op.DELETE]:
+        for end in (len(body), cut):
+            whole = whole_reader.rows(body, 0, end, update)
+            if whole is not None:
+                # Never refuses what the whole images read, and reads the same.
+                assert reader.changes(body, 0, end, op) == cut_down(whole, kept, op)

@@ -25,12 +25,13 @@ WRITE, UPDATE = 0x1E, 0x1F  # rows events v2
 class FakeReader:
     """Stands for a compiled table: its one row names the spec it was compiled from."""
 
-    def __init__(self, columns: list[Any]) -> None:
+    def __init__(self, columns: list[Any], before: Any = None) -> None:
         self.columns = columns
+        self.before = before
 
-    def rows(self, data: bytes, pos: int, end: int, update: bool) -> list[dict[str, Any]]:
-        image = {"spec": self.columns[0], "data": data[pos:end]}
-        return [image, dict(image, after=True)] if update else [image]
+    def changes(self, data: bytes, pos: int, end: int, op: Op) -> list[dict[str, Any]]:
+        image = {"spec": self.columns[0], "data": data[pos:end], "before": self.before}
+        return [image, dict(image, after=True)] if op is Op.UPDATE else [image]
 
 
 @pytest.fixture
@@ -94,13 +95,30 @@ def test_a_transaction_keeps_its_rows_order_positions_and_commit_time() -> None:
 
 def test_a_table_the_stream_cannot_compile_is_refused_with_its_position(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(split, "compile_table", lambda columns: None)
+    monkeypatch.setattr(split, "compile_table", lambda columns, before: None)
     with pytest.raises(RawRowsRefusedError) as caught:
         Expander().transaction([raw(0, at=120)], "binlog.000001", 200, None, 0)
     assert caught.value.position == Position("binlog.000001", 120)
     assert "db.t0" in caught.value.reason
     # A lost connection to the pipeline: it applies what it holds and reopens.
     assert isinstance(caught.value, errors.SourceConnectionLostError)
+
+
+@pytest.mark.usefixtures("fake_tables")
+def test_tables_are_compiled_with_the_before_columns_the_stream_reads() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def before(schema: str, table: str) -> frozenset[str] | None:
+        asked.append((schema, table))
+        return frozenset({"id"}) if table == "t0" else None
+
+    expander = Expander(before=before)
+    again = (*raw(0, UPDATE)[:6], None)  # the spec crosses once
+    tx = expander.transaction([raw(0, UPDATE), raw(1), again], "binlog.000001", 200, None, 0)
+    assert [c.image["before"] for c in tx.changes] == [frozenset({"id"}), None, frozenset({"id"})]
+    assert asked == [("db", "t0"), ("db", "t1")]  # once per table map
+    assert Expander().transaction([raw(0)], "binlog.000001", 200, None, 0).changes[0].image[
+        "before"] is None
 
 
 @pytest.mark.usefixtures("fake_tables")
