@@ -9,7 +9,8 @@ when it was full.
 
 Only one thread may put and only one may get. Each side announces that it waits before it
 checks the queue once more, and the other side signals after it changed the queue, so a
-wake-up cannot be lost.
+wake-up cannot be lost. The signal is sent once per wait: a full queue drained item by item
+while the producer has not run yet would otherwise set its event for every item.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Handoff(Generic[T]):
                 raise queue.Full
         items.append(item)
         if self._consumer_waits:
+            # Once per wait: until the woken thread runs, every further item would set the
+            # event again, and each set takes its lock.
+            self._consumer_waits = False
             self._filled.set()
 
     def get(self, timeout: float | None = None) -> T:
@@ -73,5 +77,6 @@ class Handoff(Generic[T]):
         except IndexError:
             raise queue.Empty from None
         if self._producer_waits:
+            self._producer_waits = False  # once per wait, as in put
             self._drained.set()
         return item

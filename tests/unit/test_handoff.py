@@ -55,3 +55,45 @@ def test_an_empty_handoff_times_out_and_a_put_wakes_a_waiting_get() -> None:
 def test_a_handoff_needs_room_for_one_item() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Handoff(0)
+
+
+class CountingEvent(threading.Event):
+    """Counts its sets, and its clears: a side clears the event each time it announces that
+    it is about to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+        self.clears = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+    def clear(self) -> None:
+        self.clears += 1
+        super().clear()
+
+
+@pytest.mark.parametrize("bound", [3, 1000])
+def test_a_waiting_side_is_woken_once_per_wait(bound: int) -> None:
+    """Each set takes the event's lock: a side that waited is signalled once, not once per
+    item the other side moves before the waiting thread runs again."""
+    handoff: Handoff[int] = Handoff(bound)
+    filled, drained = CountingEvent(), CountingEvent()
+    handoff._filled, handoff._drained = filled, drained  # counted, still the events used
+    count = 50_000
+    received: list[int] = []
+
+    def consume() -> None:
+        while len(received) < count:
+            received.append(handoff.get(timeout=5))
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    for number in range(count):
+        handoff.put(number, timeout=5)
+    consumer.join(timeout=30)
+    assert received == list(range(count))
+    assert filled.sets <= filled.clears and drained.sets <= drained.clears
+    assert filled.sets + drained.sets > 0  # the sides did wait for each other
