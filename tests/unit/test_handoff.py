@@ -11,9 +11,8 @@ import pytest
 from sync.handoff import Handoff
 
 
-def test_items_come_out_in_order_across_threads_with_a_small_bound() -> None:
-    handoff: Handoff[int] = Handoff(3)
-    count = 50_000
+def transfer(handoff: Handoff[int], count: int) -> list[int]:
+    """``count`` numbers put on this thread, and what a consumer thread got, in order."""
     received: list[int] = []
 
     def consume() -> None:
@@ -25,7 +24,11 @@ def test_items_come_out_in_order_across_threads_with_a_small_bound() -> None:
     for number in range(count):
         handoff.put(number, timeout=5)
     consumer.join(timeout=30)
-    assert received == list(range(count))
+    return received
+
+
+def test_items_come_out_in_order_across_threads_with_a_small_bound() -> None:
+    assert transfer(Handoff(3), 50_000) == list(range(50_000))
 
 
 def test_a_full_handoff_times_out_then_takes_the_item_once_drained() -> None:
@@ -82,18 +85,6 @@ def test_a_waiting_side_is_woken_once_per_wait(bound: int) -> None:
     handoff: Handoff[int] = Handoff(bound)
     filled, drained = CountingEvent(), CountingEvent()
     handoff._filled, handoff._drained = filled, drained  # counted, still the events used
-    count = 50_000
-    received: list[int] = []
-
-    def consume() -> None:
-        while len(received) < count:
-            received.append(handoff.get(timeout=5))
-
-    consumer = threading.Thread(target=consume)
-    consumer.start()
-    for number in range(count):
-        handoff.put(number, timeout=5)
-    consumer.join(timeout=30)
-    assert received == list(range(count))
+    assert transfer(handoff, 50_000) == list(range(50_000))
     assert filled.sets <= filled.clears and drained.sets <= drained.clears
     assert filled.sets + drained.sets > 0  # the sides did wait for each other
