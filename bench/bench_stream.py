@@ -153,10 +153,7 @@ def naive(settings: Settings, replica: LocalServer, db: str, start: Position,
 
 
 def _on(server: LocalServer, variable: str) -> bool:
-    with contextlib.closing(server.connect()) as conn, conn.cursor() as cur:
-        cur.execute(f"SELECT @@{variable}")
-        row = cur.fetchone()
-    return bool(row and int(row[0]))
+    return bool(int(str(server.execute(f"SELECT @@{variable}")[0][0])))
 
 
 def ours(settings: Settings, start: Position, end: Position) -> float:

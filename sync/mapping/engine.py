@@ -33,7 +33,7 @@ from sync.errors import MappingError
 from sync.mapping.cascade import Reach
 from sync.mapping.lookups import LookupState
 from sync.mapping.plans import MissingParentError, TablePlan
-from sync.mapping.spec import MappingSpec
+from sync.mapping.spec import MappingSpec, Route
 from sync.model import Delete, Op, RowChange, TableRef, TargetOp, Upsert
 
 Handlers = dict[Op, Callable[[RowChange, bool], list[TargetOp]]]
@@ -133,11 +133,10 @@ class Mapper:
         if schema == self.spec.source_schema:
             plan = self._tables.get(table)
             return plan.before_columns if plan is not None else None
-        for route in self.spec.routes:
-            if route.schema == schema and (route.tables is None or table in route.tables):
-                key = self.primary_keys.get((schema, table))
-                return frozenset(key) if key else None
-        return None
+        if self._route(schema, table) is None:
+            return None
+        key = self.primary_keys.get((schema, table))
+        return frozenset(key) if key else None
 
     def map_or_missing(self, change: RowChange) -> list[TargetOp]:
         """The target operations of ``change``, or :class:`MissingParentError` naming the
@@ -155,19 +154,26 @@ class Mapper:
             )
         return handlers[change.op](change, False)
 
-    def _resolve(self, schema: str, table: str) -> Handlers:
-        where = f"{schema}.{table}"
+    def _route(self, schema: str, table: str) -> Route | None:
+        """The route that copies ``schema.table`` as it is, if one does."""
         for route in self.spec.routes:
             if route.schema == schema and (route.tables is None or table in route.tables):
-                key = self.primary_keys.get((schema, table))
-                if not key:
-                    return _refuse(
-                        f"no primary key known for routed table {where}",
-                        "give the table a primary key (or read the keys again at start), "
-                        "or leave it out of the route",
-                        where,
-                    )
-                return _Copy(TableRef(route.database, table), key).handlers()
+                return route
+        return None
+
+    def _resolve(self, schema: str, table: str) -> Handlers:
+        where = f"{schema}.{table}"
+        route = self._route(schema, table)
+        if route is not None:
+            key = self.primary_keys.get((schema, table))
+            if not key:
+                return _refuse(
+                    f"no primary key known for routed table {where}",
+                    "give the table a primary key (or read the keys again at start), "
+                    "or leave it out of the route",
+                    where,
+                )
+            return _Copy(TableRef(route.database, table), key).handlers()
         if schema == self.spec.source_schema and self.spec.unmapped == "error":
             return _refuse(
                 f"table {where} is not in the mapping ({self.spec.path})",
