@@ -213,10 +213,12 @@ def own_server() -> Iterator[LocalServer]:
 def test_the_writer_waits_out_a_target_outage(own_server: LocalServer) -> None:
     faults = Faults()
     outage = 2.0
+    restarts: list[threading.Timer] = []
 
     def stop_for_a_while() -> None:
         own_server.shutdown()
-        threading.Timer(outage, own_server.start).start()
+        restarts.append(threading.Timer(outage, own_server.start))
+        restarts[-1].start()
 
     faults.on("INSERT INTO `wf_data`.`pairs`", 1, stop_for_a_while)
     writer = faulty_writer(own_server, faults, RetryPolicy(max_seconds=60, first_wait=0.05,
@@ -225,6 +227,10 @@ def test_the_writer_waits_out_a_target_outage(own_server: LocalServer) -> None:
     started = time.monotonic()
     result = writer.apply(ops, cp(9))
     writer.close()
+    # The writer may get in through the port before the restart sees the socket too: the
+    # restart must finish before the fixture stops the server, or it fails in its thread.
+    for restart in restarts:
+        restart.join(timeout=60)
     assert time.monotonic() - started >= outage
     assert result.retries >= 2
     assert read_tables(own_server, DATA) == expected(ops)
