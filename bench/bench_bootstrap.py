@@ -10,21 +10,28 @@ Ratio = bootstrap rows/s over dump|load rows/s (goal >= 1.0 while transforming):
 
     python bench/bench_bootstrap.py --rows 1000000 --workers 1,2,4 [--render aurora,python]
 
-Last, what the last bootstrap wrote is itself dumped from the target and loaded into empty
-databases on the source server: a server's own cost of storing the mapped rows (more rows,
-more indexes than aurora's), against which the copy's remaining overhead shows.
+Last, what the last bootstrap wrote is itself loaded into empty databases on the source
+server, twice: by ``mysqldump | mysql`` (one stream, as the baseline), and by the server alone
+(``LOAD DATA INFILE`` from files on the server's own disk, in as many sessions as the last
+bootstrap had workers, each loading a contiguous key range of every table). The second is a
+server's own cost of storing the mapped rows (more rows, more indexes than aurora's) with no
+client and no aurora at all, by its fastest bulk path (no SQL to parse). A bootstrap also
+reads and maps aurora on the same host, so its ratio stays below this one.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sync import schema
@@ -139,6 +146,73 @@ def dump_and_load_targets(target: LocalServer, into: LocalServer) -> tuple[float
     return seconds, rows
 
 
+def _service_tables(server: LocalServer) -> list[tuple[str, str, list[str]]]:
+    """``(database, table, primary key columns)`` of every table of the service databases."""
+    names = ", ".join(f"'{name}'" for name in SERVICE_DATABASES)
+    tables = server.execute(f"SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
+                            f"WHERE TABLE_SCHEMA IN ({names}) ORDER BY 1, 2")
+    out = []
+    for database, table in tables:
+        keys = server.execute("SELECT COLUMN_NAME FROM information_schema.STATISTICS "
+                              "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                              "AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+                              [database, table])
+        out.append((str(database), str(table), [str(k) for (k,) in keys]))
+    return out
+
+
+def load_data_floor(target: LocalServer, into: LocalServer, sessions: int) -> tuple[float, int]:
+    """Seconds for ``into``'s server alone to store what the bootstrap wrote, and the rows.
+
+    Every service table is written by the target server to files (``SELECT ... INTO
+    OUTFILE``, ``sessions`` contiguous key ranges each), outside the timing; then ``into``
+    loads them into empty copies of the tables with ``LOAD DATA INFILE``, ``sessions``
+    connections in parallel, each its own range of every table, largest tables first."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    workdir.chmod(0o777)  # the servers write and read it
+    tables = _service_tables(target)
+    loads: list[list[tuple[str, str]]] = [[] for _ in range(sessions)]
+    rows = 0
+    try:
+        for database, table, key in tables:
+            into.execute(f"CREATE DATABASE IF NOT EXISTS `floor_{database}`")
+            ddl = str(target.execute(f"SHOW CREATE TABLE `{database}`.`{table}`")[0][1])
+            with contextlib.closing(into.connect(f"floor_{database}")) as conn, \
+                    conn.cursor() as cur:
+                cur.execute(ddl)
+            count = int(str(target.execute(f"SELECT COUNT(*) FROM `{database}`.`{table}`")[0][0]))
+            rows += count
+            order = ", ".join(f"`{k}`" for k in key)
+            for part in range(sessions):
+                start, end = count * part // sessions, count * (part + 1) // sessions
+                if end == start:
+                    continue
+                path = workdir / f"{database}.{table}.{part}.tsv"
+                target.execute(f"SELECT * FROM `{database}`.`{table}` ORDER BY {order} "
+                               f"LIMIT {end - start} OFFSET {start} INTO OUTFILE '{path}'")
+                loads[part].append((f"`floor_{database}`.`{table}`", str(path)))
+
+        def load(files: list[tuple[str, str]]) -> None:
+            with contextlib.closing(into.connect()) as conn, conn.cursor() as cur:
+                for table, path in sorted(files, key=lambda f: -Path(f[1]).stat().st_size):
+                    cur.execute(f"LOAD DATA INFILE '{path}' INTO TABLE {table}")
+                    conn.commit()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(sessions) as pool:
+            list(pool.map(load, loads))
+        seconds = time.perf_counter() - started
+        stored = sum(int(str(into.execute(f"SELECT COUNT(*) FROM `floor_{d}`.`{t}`")[0][0]))
+                     for d, t, _ in tables)
+        if stored != rows:
+            raise SystemExit(f"LOAD DATA stored {stored:,} rows of {rows:,}")
+    finally:
+        for database in {d for d, _, _ in tables}:
+            into.execute(f"DROP DATABASE IF EXISTS `floor_{database}`")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return seconds, rows
+
+
 def bootstrap_once(source: LocalServer, target: LocalServer, workers: int,
                    chunk_size: int, render: str = "aurora") -> dict[str, float]:
     values = {
@@ -182,12 +256,12 @@ def main() -> int:
         dump_rate = rows / dump_seconds
         print(f"mysqldump --single-transaction | mysql: {dump_seconds:.1f}s, "
               f"{dump_rate:,.0f} rows/s")
-        seconds = 0.0
+        seconds, last_workers = 0.0, 1
         for render in args.render.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
                 run = bootstrap_once(source, target, workers, args.chunk_size, render)
                 rate = run["rows"] / run["seconds"]
-                seconds = run["seconds"]
+                seconds, last_workers = run["seconds"], workers
                 print(f"bootstrap render={render} workers={workers} chunk={args.chunk_size}: "
                       f"{run['rows']:,.0f} rows in {run['seconds']:.1f}s, {rate:,.0f} rows/s, "
                       f"ratio {rate / dump_rate:.2f}x, peak RSS {run['rss_mb']:.0f} MB (all "
@@ -197,6 +271,11 @@ def main() -> int:
         print(f"mysqldump | mysql of what the last bootstrap wrote ({stored:,} rows; "
               f"what storing them costs a server): {floor:.1f}s; the last bootstrap took "
               f"{seconds / floor:.2f}x that")
+        alone, stored = load_data_floor(target, source, last_workers)
+        print(f"LOAD DATA INFILE of what the last bootstrap wrote ({stored:,} rows), by the "
+              f"server alone in {last_workers} sessions: {alone:.1f}s, ratio "
+              f"{rows / alone / dump_rate:.2f}x of the baseline with no aurora and no client; "
+              f"the last bootstrap took {seconds / alone:.2f}x that")
     finally:
         source.stop()
         target.stop()
