@@ -1,4 +1,4 @@
-"""``python -m bootstrap.worker FD``: one copy worker process (:mod:`bootstrap.process`).
+"""``python -P -m bootstrap.worker FD``: one copy worker process (:mod:`bootstrap.process`).
 
 A module of its own so that what the worker pickles to its parent is named after
 ``bootstrap.process``, not after ``__main__``.

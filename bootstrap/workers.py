@@ -132,6 +132,13 @@ def _job(settings: Settings, ctx: CopyContext) -> WorkerJob:
                      parent_pid=os.getpid())
 
 
+def worker_command(fd: int) -> list[str]:
+    """How a worker is started on its end of the socket pair ``fd``. ``-P``: ``-m`` would
+    otherwise put the working directory first on its path, and a ``bootstrap`` or ``sync``
+    folder there would be imported instead."""
+    return [sys.executable, "-P", "-m", "bootstrap.worker", str(fd)]
+
+
 class _Worker:
     """One worker process and the parent's end of its socket pair."""
 
@@ -141,7 +148,7 @@ class _Worker:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
-                [sys.executable, "-m", "bootstrap.worker", str(theirs.fileno())],
+                worker_command(theirs.fileno()),
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
         finally:
             theirs.close()
@@ -188,4 +195,4 @@ def run_workers(settings: Settings, ctx: CopyContext, scheduler: Scheduler,
         raise scheduler.error
 
 
-__all__ = ["Scheduler", "run_workers"]
+__all__ = ["Scheduler", "run_workers", "worker_command"]

@@ -153,7 +153,7 @@ class ProcessReader:
     """An event source reading the binlog in a child process (see the module's text).
 
     ``options`` are :func:`~sync.source.binlog.open_binlog`'s (``raw`` excepted), ``before``
-    is :class:`Expander`'s. The child is ``python -m sync.source.split``: it imports this
+    is :class:`Expander`'s. The child is ``python -P -m sync.source.split``: it imports this
     package as the stream's process does, never the program that runs the stream (as
     multiprocessing's spawn would).
     """
@@ -161,8 +161,8 @@ class ProcessReader:
     def __init__(self, settings: Settings, start: Position, *,
                  before: BeforeColumns | None = None, **options: Any) -> None:
         job = _Job(settings, start, options, os.getpid())
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "sync.source.split"],
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+            child_command(),
             # Unbuffered: select() on the pipe then says all there is to read.
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_environment(),
             bufsize=0,
@@ -265,6 +265,12 @@ class ProcessReader:
             "for the process being killed (memory limits)",
             position=self._start,
         )
+
+
+def child_command() -> list[str]:
+    """How the child is started. ``-P``: ``-m`` would otherwise put the working directory
+    first on the child's path, and a ``sync`` folder there would be imported instead."""
+    return [sys.executable, "-P", "-m", "sync.source.split"]
 
 
 def _child_environment() -> dict[str, str]:
