@@ -29,6 +29,7 @@ from sync.model import (
     Delete,
     DeleteWhere,
     Eq,
+    InSelect,
     Reset,
     TableRef,
     TargetOp,
@@ -301,6 +302,42 @@ def delete_where_sql(op: DeleteWhere, resolve: Resolve) -> str:
     return f"DELETE FROM {table_name(op.target, resolve)} WHERE {where_sql(op.where, resolve)}"
 
 
+def reached_through_parents(op: TargetOp) -> bool:
+    """Whether ``op`` reaches its rows through a parent (an ``IN (SELECT ...)`` condition):
+    :func:`keyed_where_sql` runs it instead of its statement's text."""
+    return isinstance(op, UpdateWhere | DeleteWhere) and \
+        any(isinstance(c, InSelect) for c in op.where)
+
+
+def keyed_where_sql(op: UpdateWhere | DeleteWhere, resolve: Resolve,
+                    read: Callable[[str], Sequence[Any]]) -> str | None:
+    """``op`` with each ``IN (SELECT ...)`` of its conditions read first (``read`` runs a
+    query in the writer's transaction and returns its first column) and written as the keys
+    it returned; None when one returned none (the statement matches no row).
+
+    A single-table UPDATE or DELETE whose condition holds a subquery is not turned into a
+    join by MariaDB 10.x: it reads every row of the table being changed and runs the
+    subquery for each (a files table of millions of rows, scanned for one semester moved to
+    another user). The subquery alone, a SELECT, is joined by the optimizer through its
+    indexes, and the change by key uses the table's own."""
+    parts: list[str] = []
+    for cond in op.where:
+        if isinstance(cond, Eq):
+            parts.append(_eq(cond))
+            continue
+        sub = (f"SELECT DISTINCT {quote(cond.select)} FROM {table_name(cond.source, resolve)} "
+               f"WHERE {where_sql(cond.where, resolve)}")
+        keys = [k for k in read(sub) if k is not None]
+        if not keys:
+            return None
+        parts.append(f"{quote(cond.column)} IN ({', '.join(literal(k) for k in keys)})")
+    where = " AND ".join(parts)
+    if isinstance(op, UpdateWhere):
+        sets = ", ".join(f"{quote(c)} = {literal(v)}" for c, v in op.values.items())
+        return f"UPDATE {table_name(op.target, resolve)} SET {sets} WHERE {where}"
+    return f"DELETE FROM {table_name(op.target, resolve)} WHERE {where}"
+
+
 def single_statement(op: TargetOp, resolve: Resolve) -> Statement:
     """``op`` alone as one statement (how a refused multi-row statement is taken apart)."""
     if isinstance(op, Upsert):
@@ -325,9 +362,11 @@ __all__ = [
     "delete_where_sql",
     "key_guard",
     "key_tuple_sql",
+    "keyed_where_sql",
     "literal",
     "odku_assignments",
     "quote",
+    "reached_through_parents",
     "row_values",
     "single_statement",
     "table_name",

@@ -28,11 +28,17 @@ import structlog
 
 from sync.apply import retry
 from sync.apply.batcher import StatementLimits, plan
-from sync.apply.sql import UPSERT, Statement, single_statement
+from sync.apply.sql import (
+    UPSERT,
+    Statement,
+    keyed_where_sql,
+    reached_through_parents,
+    single_statement,
+)
 from sync.apply.uniques import UniqueValues
 from sync.db import connect_error, connection_kwargs, error_code
 from sync.errors import ApplyError, RetryableApplyError
-from sync.model import Checkpoint, Delete, Position, TargetOp, Upsert
+from sync.model import Checkpoint, Delete, DeleteWhere, Position, TargetOp, UpdateWhere, Upsert
 from sync.settings import Settings
 from sync.state import CheckpointWrite, DeadLetter, StateStore, StateWrite
 
@@ -295,6 +301,12 @@ class SqlTargetWriter:
             if deleted:
                 log.info("apply.safe_mode_freed_unique_values", table=str(statement.target),
                          deleted=dict(deleted))
+        if len(statement.ops) == 1 and reached_through_parents(op := statement.ops[0]):
+            assert isinstance(op, UpdateWhere | DeleteWhere)
+            sql = keyed_where_sql(op, self._settings.database, lambda q: _column(cur, q))
+            if sql is not None:
+                cur.execute(sql)
+            return
         cur.execute(statement.sql)
 
     def _find_refused(
@@ -471,6 +483,12 @@ def _keys_of(statement: Statement | None) -> tuple[Any, ...] | None:
         return None
     keys = [op.key for op in statement.ops if isinstance(op, Upsert | Delete)]
     return tuple(keys[:10]) if keys else None
+
+
+def _column(cur: Any, sql: str) -> list[Any]:
+    """The first column of ``sql``'s rows, read in the writer's transaction."""
+    cur.execute(sql)
+    return [row[0] for row in cur.fetchall()]
 
 
 __all__ = ["ApplyResult", "SqlTargetWriter", "TargetWriter"]

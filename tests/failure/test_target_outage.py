@@ -55,8 +55,12 @@ def test_target_outage_waits_and_resumes_exact(
     assert lags[-1] > OUTAGE_SECONDS / 2, lags
     assert 503 in codes, codes
     # Back: the daemon catches up under the still running load.
-    wait_for(lambda: health(daemon) == 200 and lag(daemon) < 3.0, 60,
-             "/healthz 200 and the lag near zero after the outage")
+    try:
+        wait_for(lambda: health(daemon) == 200 and lag(daemon) < 3.0, 60,
+                 "/healthz 200 and the lag near zero after the outage")
+    except AssertionError as missed:
+        summaries = [line for line in daemon.logs().splitlines() if '"summary"' in line]
+        raise AssertionError("\n".join([str(missed), *summaries[-5:]])) from None
     assert (daemon.metric("aurora_sync_retries_total", kind="apply") or 0) > 0 or \
         "retry" in daemon.logs()
     stats = running.stop()

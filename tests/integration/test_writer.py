@@ -20,7 +20,18 @@ from sync.apply.batcher import plan
 from sync.apply.writer import SqlTargetWriter
 from sync.dev.localdb import LocalServer
 from sync.errors import ApplyError
-from sync.model import Checkpoint, Delete, Position, Reset, TableRef, Upsert
+from sync.model import (
+    Checkpoint,
+    Delete,
+    DeleteWhere,
+    Eq,
+    InSelect,
+    Position,
+    Reset,
+    TableRef,
+    UpdateWhere,
+    Upsert,
+)
 from sync.state import StateStore, TableProgress
 from sync.testing.memtarget import MemoryTarget
 
@@ -114,6 +125,41 @@ def test_a_merged_delete_frees_its_unique_value_where_the_source_did(
     stored = read_tables(server, DATA)[PEOPLE]
     assert list(stored) == [(2,)]
     assert stored[(2,)]["email"] == "a"
+
+
+CHILDREN, PAIRS = TableRef(DATA, "children"), TableRef(DATA, "pairs")
+
+
+def _rows_scanned(server: LocalServer) -> int:
+    status = server.execute("SHOW GLOBAL STATUS LIKE 'Handler_read_rnd_next'")
+    return int(str(status[0][1]))
+
+
+def test_rows_reached_through_a_parent_are_changed_by_key_not_by_a_scan(
+    server: LocalServer, writer: SqlTargetWriter
+) -> None:
+    children = [Upsert(CHILDREN, ("id",), (i,), {"id": i, "person_id": None, "flag": 0,
+                                                  "label": None}, ("flag",)) for i in range(3000)]
+    # pairs.v holds child ids: b = 'x' reaches children 0, 10, ..., 40.
+    pairs = [Upsert(PAIRS, ("a", "b"), (i, "x" if i < 5 else "y"),
+                    {"a": i, "b": "x" if i < 5 else "y", "v": i * 10, "note": None}, ("v",))
+             for i in range(50)]
+    writer.apply([*children, *pairs], cp(1))
+    through = (InSelect("id", PAIRS, "v", (Eq("b", "x"),)),)
+    ops: list[Any] = [UpdateWhere(CHILDREN, through, {"flag": 7}),
+                      DeleteWhere(CHILDREN, (*through, Eq("flag", 7), Eq("id", 40))),
+                      # Reaches no row: nothing is written, nothing fails.
+                      UpdateWhere(CHILDREN, (InSelect("id", PAIRS, "v", (Eq("b", "z"),)),),
+                                  {"flag": 9})]
+    before = _rows_scanned(server)
+    writer.apply(ops, cp(2))
+    scanned = _rows_scanned(server) - before
+    stored, memory = both(server, [*children, *pairs, *ops])
+    assert stored[CHILDREN] == memory[CHILDREN]
+    assert sorted(k for k, row in stored[CHILDREN].items() if row["flag"] == 7) == [
+        (0,), (10,), (20,), (30,)]
+    # The parents' table is read (50 rows, each statement); the 3,000 children are not.
+    assert scanned < 1000, scanned
 
 
 def test_the_checkpoint_and_state_rows_commit_with_the_data(
