@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from pymysql.converters import escape_item
 
@@ -290,19 +290,22 @@ def delete_head(op: Delete, resolve: Resolve) -> str:
     return f"DELETE FROM {table_name(op.target, resolve)} WHERE {target} IN ("
 
 
-def update_where_sql(op: UpdateWhere, resolve: Resolve) -> str:
+def update_where_sql(op: UpdateWhere, resolve: Resolve, where: str | None = None) -> str:
+    """``op`` as an UPDATE; ``where`` replaces its conditions' text when given."""
     sets = ", ".join(f"{quote(c)} = {literal(v)}" for c, v in op.values.items())
     return (
         f"UPDATE {table_name(op.target, resolve)} SET {sets} "
-        f"WHERE {where_sql(op.where, resolve)}"
+        f"WHERE {where if where is not None else where_sql(op.where, resolve)}"
     )
 
 
-def delete_where_sql(op: DeleteWhere, resolve: Resolve) -> str:
-    return f"DELETE FROM {table_name(op.target, resolve)} WHERE {where_sql(op.where, resolve)}"
+def delete_where_sql(op: DeleteWhere, resolve: Resolve, where: str | None = None) -> str:
+    """``op`` as a DELETE; ``where`` replaces its conditions' text when given."""
+    return (f"DELETE FROM {table_name(op.target, resolve)} "
+            f"WHERE {where if where is not None else where_sql(op.where, resolve)}")
 
 
-def reached_through_parents(op: TargetOp) -> bool:
+def reached_through_parents(op: TargetOp) -> TypeGuard[UpdateWhere | DeleteWhere]:
     """Whether ``op`` reaches its rows through a parent (an ``IN (SELECT ...)`` condition):
     :func:`keyed_where_sql` runs it instead of its statement's text."""
     return isinstance(op, UpdateWhere | DeleteWhere) and \
@@ -333,9 +336,8 @@ def keyed_where_sql(op: UpdateWhere | DeleteWhere, resolve: Resolve,
         parts.append(f"{quote(cond.column)} IN ({', '.join(literal(k) for k in keys)})")
     where = " AND ".join(parts)
     if isinstance(op, UpdateWhere):
-        sets = ", ".join(f"{quote(c)} = {literal(v)}" for c, v in op.values.items())
-        return f"UPDATE {table_name(op.target, resolve)} SET {sets} WHERE {where}"
-    return f"DELETE FROM {table_name(op.target, resolve)} WHERE {where}"
+        return update_where_sql(op, resolve, where)
+    return delete_where_sql(op, resolve, where)
 
 
 def single_statement(op: TargetOp, resolve: Resolve) -> Statement:

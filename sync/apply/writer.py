@@ -38,7 +38,7 @@ from sync.apply.sql import (
 from sync.apply.uniques import UniqueValues
 from sync.db import connect_error, connection_kwargs, error_code
 from sync.errors import ApplyError, RetryableApplyError
-from sync.model import Checkpoint, Delete, DeleteWhere, Position, TargetOp, UpdateWhere, Upsert
+from sync.model import Checkpoint, Delete, Position, TargetOp, Upsert
 from sync.settings import Settings
 from sync.state import CheckpointWrite, DeadLetter, StateStore, StateWrite
 
@@ -302,7 +302,6 @@ class SqlTargetWriter:
                 log.info("apply.safe_mode_freed_unique_values", table=str(statement.target),
                          deleted=dict(deleted))
         if len(statement.ops) == 1 and reached_through_parents(op := statement.ops[0]):
-            assert isinstance(op, UpdateWhere | DeleteWhere)
             sql = keyed_where_sql(op, self._settings.database, lambda q: _column(cur, q))
             if sql is not None:
                 cur.execute(sql)
